@@ -1,0 +1,253 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+
+from messaging.models import Message
+
+from . import exports, selectors, services
+from .imports.selectors import custom_field_keys
+from .models import Campaign, Contact, ContactList, ListMembership, Tag
+
+
+class CampaignForm(forms.ModelForm):
+    media_urls = forms.CharField(
+        label="Media URLs", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="One public URL per line (MMS).",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = ("name", "sender", "backup_sender", "body", "media_urls", "lists", "scheduled_at")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance and self.instance.media_urls:
+            self.initial["media_urls"] = "\n".join(self.instance.media_urls)
+
+    def clean_media_urls(self):
+        from django.core.validators import URLValidator
+
+        urls = [line.strip() for line in (self.cleaned_data.get("media_urls") or "").splitlines() if line.strip()]
+        validate = URLValidator(schemes=["http", "https"])
+        for number, url in enumerate(urls, start=1):
+            try:
+                validate(url)
+            except forms.ValidationError:
+                raise forms.ValidationError(f"Line {number} is not an http(s) URL: {url}") from None
+        return urls
+
+    def clean(self):
+        cleaned = super().clean()
+        sender = cleaned.get("sender")
+        if sender and not self.errors:
+            from messaging.personalize import contact_context, render
+            from messaging.providers import provider_for
+
+            sample = Contact(first_name="Alexandra", last_name="Montgomery-Smith", custom_fields={})
+            body = render(cleaned.get("body") or "", contact_context(sample))
+            for problem in provider_for(sender).check_limits(body, cleaned.get("media_urls") or []):
+                self.add_error("body" if "media" not in problem else "media_urls", problem)
+        return cleaned
+
+    def clean_body(self):
+        from messaging.personalize import template_errors
+
+        body = self.cleaned_data.get("body") or ""
+        error = template_errors(body)
+        if error:
+            raise forms.ValidationError(f"Template error: {error}")
+        return body
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    list_display = ("name", "status", "sender", "scheduled_at", "recipient_count", "suppressed_count",
+                    "launched_at", "completed_at", "created_by")
+    list_filter = ("status", "sender")
+    search_fields = ("name", "body")
+    list_select_related = ("sender", "created_by")
+    filter_horizontal = ("lists",)
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+    actions = ["launch_selected"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj and obj.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
+            return ("name", "sender", "backup_sender", "body", "media_urls", "lists", "scheduled_at")
+        return ()
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        if obj.status == Campaign.Status.DRAFT and obj.scheduled_at:
+            obj.status = Campaign.Status.SCHEDULED
+        elif obj.status == Campaign.Status.SCHEDULED and not obj.scheduled_at:
+            obj.status = Campaign.Status.DRAFT
+        super().save_model(request, obj, form, change)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        campaign = self.get_object(request, object_id)
+        if campaign is not None:
+            status = request.GET.get("recipient_status") or ""
+            search = request.GET.get("recipient_q") or ""
+            page = Paginator(selectors.campaign_recipients(campaign=campaign, status=status, search=search), 50)
+            extra_context.update(
+                summary=selectors.campaign_summary(campaign=campaign),
+                problems=services.campaign_problems(campaign=campaign)
+                if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED) else [],
+                recipients=page.get_page(request.GET.get("page")),
+                recipient_status=status,
+                recipient_q=search,
+                message_statuses=[s for s in Message.Status.values if s != Message.Status.RECEIVED],
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Launch selected campaigns now")
+    def launch_selected(self, request, queryset):
+        for campaign in queryset.select_related("sender"):
+            try:
+                result = services.campaign_launch(campaign=campaign, user=request.user)
+            except services.CampaignError as exc:
+                self.message_user(request, f"{campaign.name}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{campaign.name}: launched to {result.recipients} recipients.")
+
+
+class MembershipInline(admin.TabularInline):
+    model = ListMembership
+    extra = 0
+    raw_id_fields = ("contact",)
+
+
+@admin.register(ContactList)
+class ContactListAdmin(admin.ModelAdmin):
+    list_display = ("name", "created_at")
+    search_fields = ("name",)
+    actions = ["export_csv"]
+
+    @admin.action(description="Export the contacts of selected lists to CSV")
+    def export_csv(self, request, queryset):
+        return _csv_response(exports.lists_export(lists=list(queryset)), "lists")
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ("name",)
+
+
+def _csv_response(lines, stem: str) -> StreamingHttpResponse:
+    from django.utils import timezone
+
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="{stem}-{stamp}.csv"'
+    return response
+
+
+class ContactActionForm(helpers.ActionForm):
+    contact_list = forms.ModelChoiceField(ContactList.objects.all(), required=False, label="List",
+                                          empty_label="(list)")
+    tag = forms.ModelChoiceField(Tag.objects.all(), required=False, label="Tag", empty_label="(tag)")
+
+
+class CustomFieldFilter(admin.SimpleListFilter):
+    """Contacts having a custom field; ``?custom_field=key=value`` also matches a value exactly."""
+
+    title = "custom field"
+    parameter_name = "custom_field"
+
+    def lookups(self, request, model_admin):
+        return [(key, f"has {key}") for key in custom_field_keys()]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        key, _, wanted = value.partition("=")
+        key = key.strip()
+        if not key.replace("_", "").isalnum():
+            return queryset.none()
+        if wanted:
+            return queryset.filter(**{f"custom_fields__{key}": wanted})
+        return queryset.filter(custom_fields__has_key=key)
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ("phone", "first_name", "last_name", "email", "opted_out", "is_fixed_line", "created_at")
+    list_filter = ("opted_out", "is_fixed_line", "lists", "tags", CustomFieldFilter)
+    search_fields = ("phone", "first_name", "last_name", "email")
+    filter_horizontal = ("tags",)
+    inlines = [MembershipInline]
+    show_full_result_count = False
+    change_list_template = "admin/campaigns/contact/change_list.html"
+    action_form = ContactActionForm
+    actions = ["add_to_list", "remove_from_list", "add_tag", "remove_tag", "opt_out", "opt_in", "export_csv"]
+    readonly_fields = ("opted_out",)  # consent changes go through the ledger (the opt-out/opt-in actions)
+
+    def save_model(self, request, obj, form, change):
+        if not change:  # a new contact starts with its number's consent state
+            from messaging.selectors import is_opted_out
+
+            obj.opted_out = is_opted_out(str(obj.phone))
+        super().save_model(request, obj, form, change)
+
+    def _chosen(self, request, name: str, model):
+        pk = request.POST.get(name)
+        obj = model.objects.filter(pk=pk).first() if pk and str(pk).isdigit() else None
+        if obj is None:
+            self.message_user(request, f"Choose a {name.replace('contact_', '')} next to the action.", messages.ERROR)
+        return obj
+
+    @admin.action(description="Add to the chosen list")
+    def add_to_list(self, request, queryset):
+        target = self._chosen(request, "contact_list", ContactList)
+        if target:
+            n = services.contact_list_add(contact_list=target, contact_ids=list(queryset.values_list("pk", flat=True)))
+            self.message_user(request, f"{n} contacts added to {target}.")
+
+    @admin.action(description="Remove from the chosen list")
+    def remove_from_list(self, request, queryset):
+        target = self._chosen(request, "contact_list", ContactList)
+        if target:
+            n = services.contact_list_remove(contact_list=target,
+                                             contact_ids=list(queryset.values_list("pk", flat=True)))
+            self.message_user(request, f"{n} contacts removed from {target}.")
+
+    @admin.action(description="Tag with the chosen tag")
+    def add_tag(self, request, queryset):
+        tag = self._chosen(request, "tag", Tag)
+        if tag:
+            n = services.contact_tag_add(tag=tag, contact_ids=list(queryset.values_list("pk", flat=True)))
+            self.message_user(request, f"{n} contacts tagged {tag}.")
+
+    @admin.action(description="Remove the chosen tag")
+    def remove_tag(self, request, queryset):
+        tag = self._chosen(request, "tag", Tag)
+        if tag:
+            n = services.contact_tag_remove(tag=tag, contact_ids=list(queryset.values_list("pk", flat=True)))
+            self.message_user(request, f"Tag {tag} removed from {n} contacts.")
+
+    @admin.action(description="Opt out (consent ledger)")
+    def opt_out(self, request, queryset):
+        n = services.contacts_consent_set(contact_ids=list(queryset.values_list("pk", flat=True)), opted_out=True,
+                                          user=request.user)
+        self.message_user(request, f"{n} contacts opted out; the consent ledger records it under your name.")
+
+    @admin.action(description="Opt back in (consent ledger)")
+    def opt_in(self, request, queryset):
+        n = services.contacts_consent_set(contact_ids=list(queryset.values_list("pk", flat=True)), opted_out=False,
+                                          user=request.user)
+        self.message_user(request, f"{n} contacts opted back in; the consent ledger records it under your name.")
+
+    @admin.action(description="Export to CSV")
+    def export_csv(self, request, queryset):
+        return _csv_response(exports.contacts_export(queryset=queryset), "contacts")
+
+
+from .imports import admin as _imports_admin  # noqa: E402,F401  (registers ImportJobAdmin)

@@ -1,0 +1,1 @@
+"""Contact imports from CSV and XLSX: readers, column mapping, validation, the import and its jobs."""

@@ -1,0 +1,339 @@
+"""Open a CSV or XLSX file as a stream of rows of text.
+
+Nothing here loads a whole file: CSV is decoded incrementally and read by ``csv.reader``; XLSX is read
+with openpyxl in read-only mode, one row at a time. Everything that can be known about a file before
+importing it (size, type, encoding, delimiter, header) is checked by ``open_table`` so that a file that
+cannot be imported is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+
+SAMPLE_BYTES = 256 * 1024
+DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+# Western and Central European single-byte encodings. Charset detection on a short sample often names one
+# of these for a file that Excel on Windows saved as Windows-1252; when the bytes are valid Windows-1252,
+# that is what we read them as. A guess outside this family (Cyrillic, Greek, CJK...) is trusted.
+_WESTERN = frozenset({
+    "cp1252", "cp1250", "cp1254", "cp1257", "cp775", "cp437", "cp850", "cp858", "latin_1", "iso8859_1",
+    "iso8859_2", "iso8859_4", "iso8859_9", "iso8859_13", "iso8859_15", "mac_roman", "mac_latin2", "mac_iceland",
+    "mac_turkish",
+})
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# A leading apostrophe we (or another tool) added to neutralize a spreadsheet formula.
+_ESCAPED = re.compile(r"^'(?=[=+\-@\t\r])")
+
+csv.field_size_limit(1024 * 1024)
+
+
+class ImportFileError(Exception):
+    """The file cannot be imported at all. The message is meant for the person who uploaded it."""
+
+
+def megabytes(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
+
+
+@dataclass
+class Table:
+    """An opened file: what was detected, its header, and an iterator over its data rows."""
+
+    path: Path
+    file_format: str  # "csv" or "xlsx"
+    header: list[str]
+    header_row: int  # 1-based row number of the header, as a spreadsheet shows it
+    encoding: str = ""
+    delimiter: str = ""
+    size: int = 0
+    total_rows: int | None = None  # known for XLSX (from the sheet's dimensions), not for CSV
+    _rows: Iterator[tuple[int, list[str]]] | None = None
+    _position: callable = None  # type: ignore[valid-type]
+    _closers: list = field(default_factory=list)
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """(row number, cells) for every row after the header, blank rows included as []."""
+        assert self._rows is not None
+        return self._rows
+
+    def progress(self) -> float:
+        """How much of the file has been read, 0.0 to 1.0."""
+        try:
+            return max(0.0, min(1.0, self._position()))
+        except Exception:  # a closed file near the end: not worth failing an import for
+            return 1.0
+
+    def describe(self) -> str:
+        if self.file_format == "xlsx":
+            return "Excel workbook (first sheet)"
+        return f"CSV, {self.encoding}, {DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))}-separated"
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            try:
+                closer()
+            except Exception:
+                pass
+        self._closers.clear()
+
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_table(path: str | Path, *, max_bytes: int | None = None) -> Table:
+    """Detect what ``path`` is and open it. Raises ImportFileError with a plain-words reason."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise ImportFileError("The file could not be found or read.") from None
+    if size == 0:
+        raise ImportFileError("The file is empty.")
+    if max_bytes and size > max_bytes:
+        raise ImportFileError(
+            f"The file is {megabytes(size)}; the limit is {megabytes(max_bytes)}. Split it into smaller files."
+        )
+    with path.open("rb") as fh:
+        head = fh.read(SAMPLE_BYTES)
+    if head.startswith(b"PK\x03\x04"):
+        table = _open_xlsx(path)
+    elif head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ImportFileError(
+            "This is an old-style Excel file (.xls). Open it in Excel and save it as .xlsx or CSV, then upload that."
+        )
+    else:
+        table = _open_csv(path, head)
+    table.size = size
+    return table
+
+
+# ---- CSV -------------------------------------------------------------------------------------------
+
+
+def detect_encoding(sample: bytes) -> str:
+    """The encoding of a text file from its first bytes: BOM, then UTF-8, UTF-16, then best guess."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" not in sample:
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+            return "utf-8"
+        except UnicodeDecodeError:
+            pass
+    else:
+        # UTF-16 without a BOM: ASCII text has a zero byte in every other position.
+        even = sample[0::2].count(0)
+        odd = sample[1::2].count(0)
+        half = len(sample) / 2
+        if odd > 0.3 * half and even < 0.05 * half:
+            return "utf-16-le"
+        if even > 0.3 * half and odd < 0.05 * half:
+            return "utf-16-be"
+        raise ImportFileError("This file does not look like a spreadsheet (CSV or XLSX).")
+    import charset_normalizer
+
+    best = charset_normalizer.from_bytes(sample).best()
+    if best is None:
+        raise ImportFileError("This file does not look like a spreadsheet (CSV or XLSX).")
+    encoding = best.encoding
+    if encoding.lower().replace("-", "_") in _WESTERN:
+        try:
+            sample.decode("cp1252")
+            return "cp1252"
+        except UnicodeDecodeError:
+            pass
+    return encoding
+
+
+def _sample_text(sample: bytes, encoding: str) -> str:
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    return decoder.decode(sample, final=False)
+
+
+def detect_delimiter(text: str) -> str:
+    """The delimiter that splits the first lines into the most columns, consistently."""
+    lines = text.splitlines()[:50]
+    # Drop a possibly cut last line and leading blank ones.
+    lines = [line for line in lines[:-1] if line.strip()] or [line for line in lines if line.strip()]
+    if not lines:
+        return ","
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        try:
+            rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter))
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        width = len(rows[0])
+        if width < 2:
+            continue
+        consistent = sum(1 for row in rows if len(row) == width)
+        score = (consistent, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _open_csv(path: Path, sample: bytes) -> Table:
+    encoding = detect_encoding(sample)
+    text = _sample_text(sample, encoding)
+    if not text.strip():
+        raise ImportFileError("The file is empty.")
+    body = text.lstrip("\ufeff")
+    controls = len(_CONTROL.findall(body[:65536]))
+    if controls > max(2, len(body[:65536]) // 200):
+        raise ImportFileError("This file does not look like a spreadsheet (CSV or XLSX).")
+    delimiter = detect_delimiter(body)
+
+    raw = path.open("rb")
+    stream = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+    reader = csv.reader(stream, delimiter=delimiter)
+    table = Table(path=path, file_format="csv", header=[], header_row=0, encoding=encoding, delimiter=delimiter)
+    table._closers.append(stream.close)
+    size = max(1, path.stat().st_size)
+    table._position = lambda: raw.tell() / size
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        number = 0
+        try:
+            for record in reader:
+                number += 1
+                yield number, record
+        except csv.Error as exc:
+            raise ImportFileError(f"Row {number + 1} could not be read ({exc}); the rows before it were imported.") from None
+
+    numbered = records()
+    try:
+        header_row, header = _first_nonblank(numbered)
+    except ImportFileError:
+        table.close()
+        raise
+    header = [cell.lstrip("\ufeff") for cell in header]
+    table.header = _clean_header(header)
+    table.header_row = header_row
+    table._rows = (_unescape(number, record) for number, record in numbered)
+    return table
+
+
+# ---- XLSX ------------------------------------------------------------------------------------------
+
+
+def cell_text(value) -> str:
+    """A spreadsheet cell as the text a person would see (numbers without a spurious '.0')."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e17:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _open_xlsx(path: Path) -> Table:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
+        raise ImportFileError(
+            "This file is a zip archive but not an Excel workbook (.xlsx). Upload a CSV or XLSX file."
+        ) from None
+    table = Table(path=path, file_format="xlsx", header=[], header_row=0)
+    table._closers.append(workbook.close)
+    try:
+        if not workbook.worksheets:
+            raise ImportFileError("The workbook has no sheets.")
+        sheet = workbook.worksheets[0]
+        try:
+            total = sheet.max_row if sheet.max_row and sheet.max_row > 1 else None
+        except Exception:
+            total = None
+        state = {"row": 0}
+        table.total_rows = total
+        table._position = lambda: (state["row"] / total) if total else 0.0
+
+        def records() -> Iterator[tuple[int, list[str]]]:
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                state["row"] = number
+                cells = [cell_text(v) for v in values]
+                while cells and not cells[-1]:
+                    cells.pop()
+                yield number, cells
+
+        numbered = records()
+        header_row, header = _first_nonblank(numbered)
+    except ImportFileError:
+        table.close()
+        raise
+    except Exception:
+        table.close()
+        raise ImportFileError("The workbook could not be read. Save it again from Excel as .xlsx or CSV.") from None
+    table.header = _clean_header(header)
+    table.header_row = header_row
+    table._rows = (_unescape(number, record) for number, record in numbered)
+    return table
+
+
+# ---- shared ----------------------------------------------------------------------------------------
+
+
+def _first_nonblank(numbered: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]]:
+    for number, record in numbered:
+        if any(cell.strip() for cell in record):
+            return number, record
+        if number > 1000:
+            break
+    raise ImportFileError("The file is empty: it has no rows with any value.")
+
+
+def _clean_header(header: list[str]) -> list[str]:
+    """Trimmed column names; a blank one becomes 'Column C', a repeated one 'Email (2)'."""
+    from openpyxl.utils import get_column_letter
+
+    header = list(header)
+    while len(header) > 1 and not str(header[-1]).strip():
+        header.pop()  # trailing empty header cells (a stray delimiter at the end of the line)
+    seen: dict[str, int] = {}
+    cleaned = []
+    for index, name in enumerate(header, start=1):
+        name = " ".join(str(name).split())
+        if not name:
+            name = f"Column {get_column_letter(index)}"
+        key = name.lower()
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            name = f"{name} ({seen[key]})"
+        cleaned.append(name)
+    return cleaned
+
+
+def _unescape(number: int, record: list[str]) -> tuple[int, list[str]]:
+    return number, [_ESCAPED.sub("", cell) if cell[:1] == "'" else cell for cell in record]

@@ -1,0 +1,61 @@
+"""Development data for `make run`: an `admin` superuser, a Plivo sender on the local emulator, a list of
+a few hundred contacts and a draft campaign. Safe to run again: it creates only what is missing."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from campaigns.models import Campaign, Contact, ContactList, ListMembership
+from messaging.models import Sender
+
+EMULATOR_URL = "http://127.0.0.1:8025"
+
+
+class Command(BaseCommand):
+    help = "Create the development superuser admin/admin and demo data (only what is missing)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--contacts", type=int, default=300)
+
+    @transaction.atomic
+    def handle(self, *args, contacts: int, **options):
+        User = get_user_model()
+        if not User.objects.filter(username="admin").exists():
+            User.objects.create_superuser("admin", "admin@example.com", "admin")
+        sender, _ = Sender.objects.get_or_create(
+            name="Demo Plivo number",
+            defaults={
+                "provider": "plivo",
+                "address": "+14155550100",
+                "credentials": {"auth_id": "MADEMOACCOUNT0000001", "auth_token": "demo-auth-token-not-secret"},
+                "api_base_url": EMULATOR_URL,
+                "mps": 50,
+            },
+        )
+        demo_list, created = ContactList.objects.get_or_create(name="Demo list")
+        if created:
+            people = Contact.objects.bulk_create(
+                [
+                    Contact(phone=f"+1212555{i:04d}", first_name=f"Demo{i}", last_name="Person",
+                            custom_fields={"city": "New York"})
+                    for i in range(contacts)
+                ],
+                ignore_conflicts=True,
+            )
+            people = Contact.objects.filter(phone__in=[f"+1212555{i:04d}" for i in range(contacts)])
+            ListMembership.objects.bulk_create(
+                [ListMembership(contact=c, contact_list=demo_list) for c in people], ignore_conflicts=True
+            )
+        if not Campaign.objects.filter(name="Demo campaign").exists():
+            campaign = Campaign.objects.create(
+                name="Demo campaign",
+                sender=sender,
+                body='Hi {{ first_name|default:"there" }}, our {{ city }} store opens Saturday. Reply STOP to opt out.',
+                created_by=User.objects.get(username="admin"),
+            )
+            campaign.lists.set([demo_list])
+        self.stdout.write(
+            f"Demo data ready: sender '{sender.name}' on {sender.api_base_url}, list '{demo_list.name}', "
+            f"campaign 'Demo campaign'. Site: {settings.PUBLIC_BASE_URL}/admin/"
+        )

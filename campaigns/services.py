@@ -1,0 +1,386 @@
+"""Writes for campaigns: launch (fan-out), scheduling, dispatch, controls."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from messaging.models import PENDING_STATUSES, Message, Sender, Suppression
+from messaging.personalize import contact_context, render, template_errors
+from messaging.providers import provider_for
+from messaging.selectors import campaign_counts
+from messaging.services import _move_many, counters_add
+
+from .models import Campaign, Contact, ContactList, ListMembership, Tag
+
+logger = logging.getLogger("campaigns")
+S = Message.Status
+C = Campaign.Status
+
+DISPATCH_HORIZON_SECONDS = 30  # keep about this much sending enqueued per campaign
+
+
+class CampaignError(Exception):
+    """A campaign action that is not allowed now, with the reason in plain words."""
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    recipients: int
+    suppressed: int
+
+
+def campaign_problems(*, campaign: Campaign) -> list[str]:
+    """Why this campaign cannot be sent, in plain words (empty when it can)."""
+    problems = []
+    if not campaign.sender_id:
+        problems.append("Choose a sender.")
+        return problems
+    if not campaign.sender.is_active:
+        problems.append(f"The sender {campaign.sender.name} is not active.")
+    if not campaign.body and not campaign.media_urls:
+        problems.append("The message has neither text nor media.")
+    error = template_errors(campaign.body or "")
+    if error:
+        problems.append(f"The message template has an error: {error}")
+    else:
+        sample = Contact(first_name="Alexandra", last_name="Montgomery-Smith", custom_fields={})
+        rendered = render(campaign.body or "", contact_context(sample))
+        problems.extend(provider_for(campaign.sender).check_limits(rendered, campaign.media_urls or []))
+    if campaign.pk and not campaign.lists.exists():
+        problems.append("Choose at least one audience list.")
+    return problems
+
+
+def _fan_out(*, campaign: Campaign, round_: int = 0) -> int:
+    """One queued message per phone number across the campaign's lists, in one INSERT ... SELECT.
+
+    Opted-out contacts and suppressed numbers are skipped. Bodies are rendered at send time.
+    """
+    message_table = Message._meta.db_table
+    contact_table = Contact._meta.db_table
+    membership_table = ListMembership._meta.db_table
+    lists_table = Campaign.lists.through._meta.db_table
+    suppression_table = Suppression._meta.db_table
+    now = timezone.now()
+    sql = f"""
+        INSERT INTO {message_table} (sender_id, campaign_id, contact_id, round, "to", body, media_urls,
+            direction, status, provider_message_id, provider_status, error_code, error_message, attempts,
+            created_at, updated_at)
+        SELECT %s, %s, MIN(c.id), %s, c.phone, '', %s, 'outbound', 'queued', '', '', '', '', 0, %s, %s
+        FROM {contact_table} c
+        JOIN {membership_table} m ON m.contact_id = c.id
+        WHERE m.contact_list_id IN (SELECT contactlist_id FROM {lists_table} WHERE campaign_id = %s)
+          AND c.opted_out = FALSE
+          AND NOT EXISTS (SELECT 1 FROM {suppression_table} s WHERE s.phone = c.phone AND s.opted_out = TRUE)
+        GROUP BY c.phone
+        ON CONFLICT DO NOTHING
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [campaign.sender_id, campaign.pk, round_, "[]", now, now, campaign.pk])
+        return max(cursor.rowcount, 0)
+
+
+def _suppressed(*, campaign: Campaign) -> int:
+    contact_table = Contact._meta.db_table
+    membership_table = ListMembership._meta.db_table
+    lists_table = Campaign.lists.through._meta.db_table
+    suppression_table = Suppression._meta.db_table
+    sql = f"""
+        SELECT COUNT(DISTINCT c.phone) FROM {contact_table} c
+        JOIN {membership_table} m ON m.contact_id = c.id
+        WHERE m.contact_list_id IN (SELECT contactlist_id FROM {lists_table} WHERE campaign_id = %s)
+          AND (c.opted_out = TRUE
+               OR EXISTS (SELECT 1 FROM {suppression_table} s WHERE s.phone = c.phone AND s.opted_out = TRUE))
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [campaign.pk])
+        return cursor.fetchone()[0]
+
+
+def campaign_launch(*, campaign: Campaign, user=None) -> LaunchResult:
+    """Start sending a draft or scheduled campaign now. Safe to call twice: only one call launches."""
+    problems = campaign_problems(campaign=campaign)
+    if problems:
+        raise CampaignError(" ".join(problems))
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = Campaign.objects.filter(pk=campaign.pk, status__in=(C.DRAFT, C.SCHEDULED)).update(
+            status=C.SENDING, launched_at=now, updated_at=now
+        )
+        if not claimed:
+            raise CampaignError(f"This campaign is {Campaign.objects.get(pk=campaign.pk).status}; it cannot be launched.")
+        recipients = _fan_out(campaign=campaign)
+        suppressed = _suppressed(campaign=campaign)
+        counters_add(campaign_id=campaign.pk, deltas={S.QUEUED: recipients})
+        Campaign.objects.filter(pk=campaign.pk).update(recipient_count=recipients, suppressed_count=suppressed)
+        campaign.status, campaign.launched_at = C.SENDING, now
+        campaign.recipient_count, campaign.suppressed_count = recipients, suppressed
+        transaction.on_commit(lambda: _enqueue_dispatch(campaign.pk))
+    logger.info("campaign %s launched: %s recipients, %s suppressed", campaign.pk, recipients, suppressed)
+    return LaunchResult(recipients=recipients, suppressed=suppressed)
+
+
+def _enqueue_dispatch(campaign_id: int) -> None:
+    from .tasks import dispatch
+
+    dispatch.delay(campaign_id)
+
+
+def campaign_schedule(*, campaign: Campaign, at: datetime) -> None:
+    if at is None or timezone.is_naive(at):
+        raise CampaignError("Give the time with its timezone.")
+    problems = campaign_problems(campaign=campaign)
+    if problems:
+        raise CampaignError(" ".join(problems))
+    changed = Campaign.objects.filter(pk=campaign.pk, status__in=(C.DRAFT, C.SCHEDULED)).update(
+        status=C.SCHEDULED, scheduled_at=at, updated_at=timezone.now()
+    )
+    if not changed:
+        raise CampaignError("Only a draft or scheduled campaign can be scheduled.")
+    campaign.status, campaign.scheduled_at = C.SCHEDULED, at
+
+
+def campaigns_launch_due() -> int:
+    """Launch every scheduled campaign whose time has come. Several beats or workers may run this at once:
+    each due campaign is claimed with SELECT ... FOR UPDATE SKIP LOCKED, and launching is itself a claim."""
+    launched = 0
+    while True:
+        with transaction.atomic():
+            campaign = (
+                Campaign.objects.select_for_update(skip_locked=True)
+                .filter(status=C.SCHEDULED, scheduled_at__lte=timezone.now())
+                .order_by("scheduled_at")
+                .first()
+            )
+            if campaign is None:
+                return launched
+            try:
+                campaign_launch(campaign=campaign)
+                launched += 1
+            except CampaignError as exc:
+                logger.warning("scheduled campaign %s could not launch: %s", campaign.pk, exc)
+                Campaign.objects.filter(pk=campaign.pk, status=C.SCHEDULED).update(
+                    status=C.DRAFT, updated_at=timezone.now()
+                )
+
+
+def _batch_size(sender: Sender) -> int:
+    """About half a send lease of sending per task (so every message's call starts well inside its lease),
+    at least one message, at most SEND_BATCH_SIZE."""
+    from messaging.services import send_lease_seconds
+
+    return max(1, min(settings.SEND_BATCH_SIZE, int(sender.mps * max(send_lease_seconds(), 1.0) / 2)))
+
+
+def campaign_dispatch(*, campaign_id: int) -> dict:
+    """Enqueue send tasks for about DISPATCH_HORIZON_SECONDS of this campaign's sending, including messages
+    whose task was lost (enqueued long ago, never claimed) and retries that are due. Completes the
+    campaign when no message is pending."""
+    campaign = Campaign.objects.select_related("sender").filter(pk=campaign_id).first()
+    if campaign is None or campaign.status != C.SENDING:
+        return {"enqueued": 0}
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.DISPATCH_STALE_SECONDS)
+    from messaging.services import send_lease_seconds
+
+    # Keep at most one send lease of work enqueued: every enqueued message can start inside its lease.
+    horizon = min(DISPATCH_HORIZON_SECONDS, max(send_lease_seconds(), 1.0))
+    window = max(_batch_size(campaign.sender), int(campaign.sender.mps * horizon))
+    waiting = Message.objects.filter(campaign_id=campaign_id, status__in=(S.QUEUED, S.ERRORED))
+    in_flight = waiting.filter(dispatched_at__gte=stale)[:window].count()
+    need = window - in_flight
+    ids: list[int] = []
+    if need > 0:
+        due = waiting.filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+        )
+        ids = list(due.order_by("id").values_list("id", flat=True)[:need])
+    if ids:
+        Message.objects.filter(pk__in=ids).update(dispatched_at=now)
+        size = _batch_size(campaign.sender)
+        from messaging.tasks import send_batch
+
+        for start in range(0, len(ids), size):
+            send_batch.delay(ids[start : start + size])
+    elif not waiting.exists():
+        campaign_complete_if_done(campaign_id=campaign_id)
+    return {"enqueued": len(ids)}
+
+
+def campaign_complete_if_done(*, campaign_id: int) -> bool:
+    counts = campaign_counts(campaign_id=campaign_id)
+    if any(counts.get(status, 0) for status in PENDING_STATUSES):
+        return False
+    if Message.objects.filter(campaign_id=campaign_id, status__in=PENDING_STATUSES).exists():
+        return False  # counters and rows disagree: trust the rows
+    now = timezone.now()
+    return bool(
+        Campaign.objects.filter(pk=campaign_id, status=C.SENDING).update(
+            status=C.COMPLETED, completed_at=now, updated_at=now
+        )
+    )
+
+
+def campaigns_dispatch_all() -> dict:
+    launched = campaigns_launch_due()
+    enqueued = 0
+    for campaign_id in Campaign.objects.filter(status=C.SENDING).values_list("id", flat=True):
+        enqueued += campaign_dispatch(campaign_id=campaign_id)["enqueued"]
+    return {"launched": launched, "enqueued": enqueued}
+
+
+# ---- controls ----------------------------------------------------------------------------------
+
+
+def campaign_pause(*, campaign: Campaign) -> None:
+    """No new sends start; sends already under way finish."""
+    changed = Campaign.objects.filter(pk=campaign.pk, status=C.SENDING).update(status=C.PAUSED, updated_at=timezone.now())
+    if not changed:
+        raise CampaignError("Only a sending campaign can be paused.")
+    campaign.status = C.PAUSED
+
+
+def campaign_resume(*, campaign: Campaign) -> None:
+    """Continue with the messages still waiting; messages already sent are never sent again."""
+    with transaction.atomic():
+        changed = Campaign.objects.filter(pk=campaign.pk, status=C.PAUSED).update(
+            status=C.SENDING, updated_at=timezone.now()
+        )
+        if not changed:
+            raise CampaignError("Only a paused campaign can be resumed.")
+        # Tasks enqueued before the pause found nothing to claim; let dispatch enqueue the rest at once.
+        Message.objects.filter(campaign_id=campaign.pk, status__in=(S.QUEUED, S.ERRORED)).update(dispatched_at=None)
+        transaction.on_commit(lambda: _enqueue_dispatch(campaign.pk))
+    campaign.status = C.SENDING
+
+
+def campaign_cancel(*, campaign: Campaign) -> int:
+    """Stop the campaign for good: every message not yet sent becomes ``canceled``."""
+    with transaction.atomic():
+        changed = Campaign.objects.filter(
+            pk=campaign.pk, status__in=(C.DRAFT, C.SCHEDULED, C.SENDING, C.PAUSED)
+        ).update(status=C.CANCELED, updated_at=timezone.now())
+        if not changed:
+            raise CampaignError("This campaign has already finished.")
+        canceled = _move_many(
+            Message.objects.filter(campaign_id=campaign.pk), S.CANCELED, from_statuses=(S.QUEUED, S.ERRORED)
+        )
+    campaign.status = C.CANCELED
+    return canceled
+
+
+def campaign_resend_failed(*, campaign: Campaign) -> int:
+    """New messages, in a new round, for the recipients whose latest message failed or was undelivered.
+    Nobody who got (or may have got) a message receives another."""
+    if campaign.status not in (C.COMPLETED, C.SENDING, C.PAUSED):
+        raise CampaignError("Resend works on a campaign that has been launched.")
+    with transaction.atomic():
+        last_round = Message.objects.filter(campaign_id=campaign.pk).order_by("-round").values_list("round", flat=True).first() or 0
+        new_round = last_round + 1
+        message_table = Message._meta.db_table
+        suppression_table = Suppression._meta.db_table
+        now = timezone.now()
+        sql = f"""
+            INSERT INTO {message_table} (sender_id, campaign_id, contact_id, round, "to", body, media_urls,
+                direction, status, provider_message_id, provider_status, error_code, error_message, attempts,
+                created_at, updated_at)
+            SELECT %s, %s, MIN(f.contact_id), %s, f."to", '', %s, 'outbound', 'queued', '', '', '', '', 0, %s, %s
+            FROM {message_table} f
+            WHERE f.campaign_id = %s AND f.status IN ('failed', 'undelivered')
+              AND NOT EXISTS (SELECT 1 FROM {message_table} o WHERE o.campaign_id = f.campaign_id
+                              AND o."to" = f."to" AND o.status NOT IN ('failed', 'undelivered', 'canceled'))
+              AND NOT EXISTS (SELECT 1 FROM {suppression_table} s WHERE s.phone = f."to" AND s.opted_out = TRUE)
+            GROUP BY f."to"
+            ON CONFLICT DO NOTHING
+        """
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [campaign.sender_id, campaign.pk, new_round, "[]", now, now, campaign.pk])
+            created = max(cursor.rowcount, 0)
+        if not created:
+            return 0
+        counters_add(campaign_id=campaign.pk, deltas={S.QUEUED: created})
+        Campaign.objects.filter(pk=campaign.pk, status=C.COMPLETED).update(
+            status=C.SENDING, completed_at=None, updated_at=now
+        )
+        transaction.on_commit(lambda: _enqueue_dispatch(campaign.pk))
+    campaign.refresh_from_db()
+    return created
+
+
+def campaign_test_send(*, campaign: Campaign, phone: str, user=None) -> Message:
+    """Send the campaign's message once to one number, outside the campaign's counts."""
+    import phonenumbers
+
+    try:
+        parsed = phonenumbers.parse(phone, settings.PHONENUMBER_DEFAULT_REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise CampaignError(f"{phone!r} is not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise CampaignError(f"{phone!r} is not a valid phone number.")
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    contact = Contact.objects.filter(phone=e164).first() or Contact(
+        phone=e164, first_name=getattr(user, "first_name", "") or "", last_name=getattr(user, "last_name", "") or ""
+    )
+    body = render(campaign.body or "", contact_context(contact))
+    problems = provider_for(campaign.sender).check_limits(body, campaign.media_urls or [])
+    if problems:
+        raise CampaignError(" ".join(problems))
+    from messaging.services import message_create
+
+    return message_create(sender=campaign.sender, to=e164, body=body, media_urls=list(campaign.media_urls or []),
+                          contact=contact if contact.pk else None)
+
+
+# ---- contacts and lists (the small set the skeleton needs; imports live in campaigns.imports) ----
+
+
+def contact_list_add(*, contact_list: ContactList, contact_ids: list[int]) -> int:
+    existing = set(
+        ListMembership.objects.filter(contact_list=contact_list, contact_id__in=contact_ids).values_list(
+            "contact_id", flat=True
+        )
+    )
+    new = [ListMembership(contact_list=contact_list, contact_id=cid) for cid in contact_ids if cid not in existing]
+    ListMembership.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+    return len(new)
+
+
+def contact_list_remove(*, contact_list: ContactList, contact_ids: list[int]) -> int:
+    deleted, _ = ListMembership.objects.filter(contact_list=contact_list, contact_id__in=contact_ids).delete()
+    return deleted
+
+
+def contact_tag_add(*, tag: Tag, contact_ids: list[int]) -> int:
+    through = Contact.tags.through
+    existing = set(through.objects.filter(tag=tag, contact_id__in=contact_ids).values_list("contact_id", flat=True))
+    new = [through(tag_id=tag.pk, contact_id=cid) for cid in contact_ids if cid not in existing]
+    through.objects.bulk_create(new, ignore_conflicts=True, batch_size=1000)
+    return len(new)
+
+
+def contact_tag_remove(*, tag: Tag, contact_ids: list[int]) -> int:
+    deleted, _ = Contact.tags.through.objects.filter(tag=tag, contact_id__in=contact_ids).delete()
+    return deleted
+
+
+def contacts_consent_set(*, contact_ids: list[int], opted_out: bool, user, detail: str = "") -> int:
+    """Staff opt-out (or opt-in) of contacts: one consent-ledger entry each, by the staff member. Only
+    contacts whose state changes get an entry. Returns how many changed."""
+    from messaging.models import ConsentEvent
+    from messaging.services import consent_record
+
+    action = ConsentEvent.Action.OPT_OUT if opted_out else ConsentEvent.Action.OPT_IN
+    changed = 0
+    phones = Contact.objects.filter(pk__in=contact_ids).exclude(opted_out=opted_out).values_list("phone", flat=True)
+    for phone in phones:
+        consent_record(phone=str(phone), action=action, method=ConsentEvent.Method.STAFF,
+                       detail=detail or "set by staff in the contacts admin", user=user)
+        changed += 1
+    return changed

@@ -1,0 +1,182 @@
+"""Settings, read through one django-environ ``Env``.
+
+Every variable is listed in README.md. The defaults are the embedded development setup:
+SQLite (WAL) and a serverless Celery broker on the local filesystem.
+"""
+
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+env = environ.Env()
+env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-secret-key-change-me-in-production")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Key for provider credentials at rest (Fernet, urlsafe base64 of 32 bytes). Several keys may be given,
+# comma separated: the first encrypts, all decrypt (key rotation). Without it a key is derived from
+# SECRET_KEY, which is fine for development only.
+CREDENTIALS_KEYS = env.list("CREDENTIALS_KEY", default=[])
+
+# Public base URL of this site as the providers see it (scheme://host[:port], no trailing slash).
+# Used to build status-callback URLs and to verify signed callbacks behind a proxy.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "phonenumber_field",
+    "messaging",
+    "campaigns",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server, workers and beat read while one of them writes; IMMEDIATE makes a
+    # writing transaction take its lock up front so concurrent writers queue instead of deadlocking.
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=30),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    # A file (not :memory:) so worker processes started by the tests share it; one per test run.
+    _db["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
+else:
+    _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    _db["CONN_HEALTH_CHECKS"] = True
+    _db["TEST"] = {"NAME": f"test_{_db['NAME']}_{os.getpid()}"}  # concurrent test runs never share one
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+
+PHONENUMBER_DEFAULT_REGION = env.str("DEFAULT_REGION", default="US")
+PHONENUMBER_DB_FORMAT = "E164"
+
+# --- Celery -------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # A test run (pytest sets PYTEST_VERSION) gets a broker folder of its own, so tests never take tasks
+    # from a `make run` on the same machine, nor it theirs. Workers the tests start are given it explicitly.
+    _default_broker = f"test-broker-{os.getpid()}" if "PYTEST_VERSION" in os.environ else "broker"
+    _broker_dir = Path(env.str("BROKER_FOLDER", default=str(VAR_DIR / _default_broker)))
+    for _sub in ("queue", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+        "polling_interval": env.float("BROKER_POLLING_INTERVAL", default=0.2),
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("BROKER_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "campaigns-tick": {"task": "campaigns.tasks.tick", "schedule": env.float("TICK_SECONDS", default=2.0)},
+    "messaging-sweep": {"task": "messaging.tasks.sweep", "schedule": env.float("SWEEP_SECONDS", default=10.0)},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- Sending ------------------------------------------------------------------------------------
+PROVIDER_TIMEOUT = env.float("PROVIDER_TIMEOUT", default=10.0)  # seconds, read timeout per provider call
+PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=3.05)
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=100)  # messages per send task
+SEND_THREADS = env.int("SEND_THREADS", default=16)  # concurrent provider calls inside one task
+SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=5)
+RECONCILE_AFTER_SECONDS = env.int("RECONCILE_AFTER_SECONDS", default=60)  # `sending` rows are then asked about
+DISPATCH_STALE_SECONDS = env.int("DISPATCH_STALE_SECONDS", default=120)  # enqueued, never claimed: enqueue again
+FINAL_RECONCILE_AFTER_SECONDS = env.int("FINAL_RECONCILE_AFTER_SECONDS", default=6 * 3600)  # `sent`, no receipt
+if RECONCILE_AFTER_SECONDS < PROVIDER_TIMEOUT + PROVIDER_CONNECT_TIMEOUT + 2:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "RECONCILE_AFTER_SECONDS must exceed PROVIDER_TIMEOUT + PROVIDER_CONNECT_TIMEOUT by 2 s or more: a send "
+        "must be able to start and finish inside the lease the reconciler respects."
+    )
+CIRCUIT_FAILURES = env.int("CIRCUIT_FAILURES", default=5)  # consecutive provider failures that open the circuit
+CIRCUIT_OPEN_SECONDS = env.int("CIRCUIT_OPEN_SECONDS", default=30)  # how long a sender is then left alone
+
+# --- Contact imports -----------------------------------------------------------------------------
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=50 * 1024 * 1024)  # larger uploads are refused
+IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=5000)  # rows written per transaction
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

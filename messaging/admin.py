@@ -1,0 +1,258 @@
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from . import services
+from .models import ConsentEvent, Message, MessageEvent, Sender, Suppression
+from .providers import PROVIDERS, provider_for
+from .providers.base import ConfigurationError, ProviderError
+from .services import callback_url
+
+
+def _masked(value) -> str:
+    text = str(value or "")
+    return ("•" * 6 + text[-4:]) if len(text) > 4 else "•" * len(text)
+
+
+def _pace(mps: float) -> str:
+    return f"{mps:g} message per second" if mps == 1 else f"{mps:g} messages per second"
+
+
+class SenderForm(forms.ModelForm):
+    """Credentials are write-only: the form shows only their last 4 characters and never sends them back."""
+
+    credentials_input = forms.CharField(
+        label="Credentials",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="",
+    )
+
+    mps = forms.FloatField(
+        label="Messages per second",
+        required=False,
+        min_value=0.001,
+        help_text="Blank: the provider's documented pace for this kind of sender (long code, toll-free, short code).",
+    )
+
+    class Meta:
+        model = Sender
+        exclude = ("credentials",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        keys = "; ".join(f"{cls.name}: {', '.join(cls.credential_keys)}" for cls in PROVIDERS.values())
+        current = ""
+        if self.instance.pk and self.instance.credentials:
+            current = " Stored now: " + ", ".join(
+                f"{k} {_masked(v)}" for k, v in sorted(self.instance.credentials.items())
+            ) + "."
+        self.fields["credentials_input"].help_text = (
+            "One key=value per line (or a JSON object). Keys given replace the stored ones; keys left out are "
+            f"kept; an empty value removes a key. Keys per provider: {keys}.{current}"
+        )
+
+    def clean_credentials_input(self):
+        text = (self.cleaned_data.get("credentials_input") or "").strip()
+        if not text:
+            return {}
+        if text.startswith("{"):
+            try:
+                data = json.loads(text)
+            except ValueError:
+                raise forms.ValidationError("This is not a valid JSON object.") from None
+            if not isinstance(data, dict):
+                raise forms.ValidationError("Give a JSON object of key: value.")
+            return {str(k): str(v) for k, v in data.items()}
+        data = {}
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            if "=" not in line:
+                raise forms.ValidationError(f"Line {number} has no '=': write key=value.")
+            key, value = line.split("=", 1)
+            data[key.strip()] = value.strip()
+        return data
+
+    def clean(self):
+        cleaned = super().clean()
+        provider = cleaned.get("provider")
+        if provider in PROVIDERS:
+            allowed = set(PROVIDERS[provider].credential_keys)
+            unknown = set(cleaned.get("credentials_input", {})) - allowed
+            if unknown:
+                self.add_error(
+                    "credentials_input",
+                    f"{PROVIDERS[provider].name} uses only {', '.join(sorted(allowed))}; "
+                    f"unknown: {', '.join(sorted(unknown))}.",
+                )
+        return cleaned
+
+    def save(self, commit=True):
+        sender = super().save(commit=False)
+        merged = dict(sender.credentials or {})
+        for key, value in self.cleaned_data.get("credentials_input", {}).items():
+            if value:
+                merged[key] = value
+            else:
+                merged.pop(key, None)
+        sender.credentials = merged
+        if not self.cleaned_data.get("mps") and sender.provider in PROVIDERS:
+            sender.mps = PROVIDERS[sender.provider].default_mps_for(sender.address)
+        if commit:
+            sender.save()
+        return sender
+
+
+@admin.register(Sender)
+class SenderAdmin(admin.ModelAdmin):
+    form = SenderForm
+    list_display = ("name", "provider", "address", "mps", "is_active", "credentials_summary", "created_at")
+    list_filter = ("provider", "is_active")
+    search_fields = ("name", "address")
+    readonly_fields = ("uuid", "webhook_urls", "provider_limits", "created_at", "updated_at")
+    actions = ["check_credentials"]
+    fieldsets = (
+        (None, {"fields": ("name", "provider", "address", "is_active", "mps")}),
+        ("Credentials", {"fields": ("credentials_input",)}),
+        ("Advanced", {"fields": ("api_base_url", "options")}),
+        ("For the provider's console", {"fields": ("uuid", "webhook_urls", "provider_limits")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="credentials")
+    def credentials_summary(self, obj):
+        keys = set(obj.credentials or {})
+        needed = set(PROVIDERS[obj.provider].credential_keys) if obj.provider in PROVIDERS else set()
+        missing = needed - keys
+        return f"missing {', '.join(sorted(missing))}" if missing else "complete"
+
+    @admin.display(description="webhook URLs")
+    def webhook_urls(self, obj):
+        if not obj.pk:
+            return "Shown once the sender is saved."
+        status = callback_url(sender=obj)
+        inbound = status.replace("/status/", "/inbound/")
+        return format_html(
+            "Status callbacks: <code>{}</code><br>Inbound messages: <code>{}</code><br>"
+            "<small>Each message carries its status URL; paste the inbound URL in the provider's console.</small>",
+            status,
+            inbound,
+        )
+
+    @admin.display(description="documented limits")
+    def provider_limits(self, obj):
+        cls = PROVIDERS.get(obj.provider)
+        if cls is None:
+            return "-"
+        rows = [
+            ("Body length", f"{cls.max_body_chars} characters" if cls.max_body_chars else "not documented"),
+            ("Media files", str(cls.max_media) if cls.max_media is not None else "not documented"),
+            ("Media size", f"{cls.max_media_bytes // (1024 * 1024)} MB" if cls.max_media_bytes else "not documented"),
+            ("Default pace", _pace(cls.default_mps_for(obj.address)) + " for this sender"),
+        ]
+        return format_html_join("", "{}: {}<br>", rows)
+
+    @admin.action(description="Check credentials (one harmless call to the provider)")
+    def check_credentials(self, request, queryset):
+        for sender in queryset:
+            try:
+                answer = provider_for(sender).check_credentials()
+            except ProviderError as exc:
+                status = f" (HTTP {exc.http_status})" if exc.http_status else ""
+                self.message_user(
+                    request, f"{sender.name}: {sender.get_provider_display()} refused{status}: {exc.message}",
+                    messages.ERROR,
+                )
+            except ConfigurationError as exc:
+                self.message_user(request, f"{sender.name}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{sender.name}: {answer}", messages.SUCCESS)
+
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("id", "to", "sender", "campaign", "direction", "status", "error_code", "attempts",
+                    "sent_at", "delivered_at", "updated_at")
+    list_filter = ("status", "direction", "sender")
+    search_fields = ("to", "provider_message_id", "body")
+    list_select_related = ("sender", "campaign")
+    raw_id_fields = ("campaign", "contact")
+    readonly_fields = [f.name for f in Message._meta.fields]
+    actions = ["resend_unconfirmed", "confirm_sent"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Resend messages whose outcome is unknown (unconfirmed)")
+    def resend_unconfirmed(self, request, queryset):
+        n = sum(services.message_resend(message_id=pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{n} unconfirmed messages will be sent again.")
+
+    @admin.action(description="Mark unconfirmed messages as sent (checked with the provider)")
+    def confirm_sent(self, request, queryset):
+        n = sum(services.message_confirm_sent(message_id=pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{n} unconfirmed messages recorded as sent.")
+
+
+@admin.register(MessageEvent)
+class MessageEventAdmin(admin.ModelAdmin):
+    list_display = ("id", "provider_message_id", "sender", "source", "status", "raw_status", "error_code",
+                    "sequence", "occurred_at", "applied")
+    list_filter = ("source", "status", "applied", "sender")
+    search_fields = ("provider_message_id",)
+    list_select_related = ("sender",)
+    raw_id_fields = ("message",)
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in MessageEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    list_display = ("phone", "opted_out", "updated_at")
+    list_filter = ("opted_out",)
+    search_fields = ("phone",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(admin.ModelAdmin):
+    list_display = ("phone", "action", "method", "detail", "created_by", "created_at", "undoes")
+    list_filter = ("action", "method")
+    search_fields = ("phone", "detail")
+    list_select_related = ("created_by", "undoes")
+    actions = ["undo"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in ConsentEvent._meta.fields] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # the ledger is append-only
+        services.consent_record(phone=obj.phone, action=obj.action, method=ConsentEvent.Method.STAFF,
+                                detail=obj.detail, user=request.user)
+
+    @admin.action(description="Undo (adds an entry of its own)")
+    def undo(self, request, queryset):
+        for entry in queryset:
+            services.consent_undo(event=entry, user=request.user)
+        self.message_user(request, f"{queryset.count()} entries undone.")

@@ -1,0 +1,69 @@
+"""Periodic repair work, run by beat through ``messaging.tasks.sweep``.
+
+- messages outside campaigns whose send task was lost are enqueued again (the claim makes this safe);
+- ``unconfirmed`` messages, and ``sending`` messages whose worker died, are reconciled with the provider;
+- callbacks stored before their message was known are applied once it is.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Message, MessageEvent
+from .services import _apply_pending
+
+S = Message.Status
+
+
+def sweep() -> dict:
+    from .tasks import reconcile, send_batch
+
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.DISPATCH_STALE_SECONDS)
+    single = Message.objects.filter(
+        campaign__isnull=True,
+        direction=Message.Direction.OUTBOUND,
+        status__in=(S.QUEUED, S.ERRORED),
+    ).filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    ids = list(single.values_list("id", flat=True)[:1000])
+    if ids:
+        Message.objects.filter(pk__in=ids).update(dispatched_at=now)
+        for start in range(0, len(ids), settings.SEND_BATCH_SIZE):
+            send_batch.delay(ids[start : start + settings.SEND_BATCH_SIZE])
+
+    ask_before = now - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
+    doubtful = list(
+        Message.objects.filter(
+            Q(status=S.UNCONFIRMED, updated_at__lt=ask_before) | Q(status=S.SENDING, claimed_at__lt=ask_before)
+        )
+        .filter(Q(checked_at__isnull=True) | Q(checked_at__lt=ask_before))
+        .values_list("id", flat=True)[:500]
+    )
+    final_before = now - timedelta(seconds=settings.FINAL_RECONCILE_AFTER_SECONDS)
+    no_receipt = list(
+        Message.objects.filter(status=S.SENT, sent_at__lt=final_before)
+        .filter(Q(checked_at__isnull=True) | Q(checked_at__lt=final_before))
+        .values_list("id", flat=True)[:500]
+    )
+    for message_id in doubtful + no_receipt:
+        reconcile.delay(message_id)
+
+    pending = (
+        MessageEvent.objects.filter(applied=False)
+        .exclude(provider_message_id="")
+        .order_by()  # without the model's ordering, DISTINCT is over these two columns only
+        .values_list("sender_id", "provider_message_id")
+        .distinct()[:500]
+    )
+    applied = 0
+    for sender_id, provider_message_id in pending:
+        if Message.objects.filter(sender_id=sender_id, provider_message_id=provider_message_id).exists():
+            _apply_pending(sender_id=sender_id, provider_message_id=provider_message_id)
+            applied += 1
+    return {"requeued": len(ids), "reconcile": len(doubtful), "no_receipt": len(no_receipt), "pending_applied": applied}

@@ -1,0 +1,223 @@
+"""Transport: who sends, what was sent, what the provider said, and who may not be sent to."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from .fields import EncryptedJSONField
+from .providers import provider_choices
+
+
+class Sender(models.Model):
+    name = models.CharField("display name", max_length=100)
+    provider = models.CharField(max_length=20, choices=provider_choices)
+    address = models.CharField(
+        "sender address",
+        max_length=32,
+        blank=True,
+        help_text="E.164 number (+14155551234), alphanumeric ID, or blank where the provider leases one.",
+    )
+    credentials = EncryptedJSONField(blank=True, default=dict)
+    api_base_url = models.URLField(
+        "API base URL", blank=True, help_text="Leave blank for the provider's own API. Set for the local emulator."
+    )
+    options = models.JSONField(
+        blank=True, default=dict, help_text="Provider options, e.g. powerpack_uuid, send_style, validity_period."
+    )
+    mps = models.FloatField("messages per second", default=1.0)
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_provider_display()})"
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound"
+        INBOUND = "inbound"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"
+        ERRORED = "errored"  # transient error, will retry at next_attempt_at
+        UNCONFIRMED = "unconfirmed"  # ambiguous outcome: the provider may have it; reconciliation decides
+        SENT = "sent"
+        DELIVERED = "delivered"
+        UNDELIVERED = "undelivered"
+        FAILED = "failed"
+        CANCELED = "canceled"
+        RECEIVED = "received"
+
+    sender = models.ForeignKey(Sender, on_delete=models.PROTECT, related_name="messages")
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    contact = models.ForeignKey(
+        "campaigns.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
+    )
+    round = models.PositiveSmallIntegerField(default=0, help_text="0 for the launch, 1+ for each resend to failed")
+    to = models.CharField(max_length=20, db_index=True)
+    body = models.TextField(blank=True)
+    media_urls = models.JSONField(blank=True, default=list)
+    direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    provider_message_id = models.CharField(max_length=100, blank=True, db_index=True)
+    provider_status = models.CharField(max_length=40, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_sequence = models.IntegerField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True, help_text="when a send task was last enqueued")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True, help_text="last time the provider was asked about it")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "to", "round"], condition=Q(campaign__isnull=False), name="message_once_per_round"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="message_campaign_status"),
+            models.Index(fields=["status", "updated_at"], name="message_status_updated"),
+            models.Index(fields=["sender", "provider_message_id"], name="message_sender_provider_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.to} [{self.status}]"
+
+
+# Rank for "state only moves forward". Equal rank never replaces; a higher rank may replace a lower one.
+STATUS_RANK = {
+    Message.Status.QUEUED: 0,
+    Message.Status.ERRORED: 0,
+    Message.Status.SENDING: 1,
+    Message.Status.UNCONFIRMED: 1,
+    Message.Status.SENT: 2,
+    Message.Status.DELIVERED: 3,
+    Message.Status.UNDELIVERED: 3,
+    Message.Status.FAILED: 3,
+    Message.Status.CANCELED: 3,
+    Message.Status.RECEIVED: 3,
+}
+FINAL_STATUSES = frozenset(s for s, r in STATUS_RANK.items() if r == 3)
+# A campaign has finished sending when none of its messages is in one of these.
+PENDING_STATUSES = frozenset(
+    {Message.Status.QUEUED, Message.Status.ERRORED, Message.Status.SENDING, Message.Status.UNCONFIRMED}
+)
+
+
+class MessageEvent(models.Model):
+    """Every status callback, lookup answer or status change, as received. Stored once per dedupe key."""
+
+    class Source(models.TextChoices):
+        CALLBACK = "callback"
+        LOOKUP = "lookup"
+        SEND = "send"
+        SYSTEM = "system"
+
+    sender = models.ForeignKey(Sender, on_delete=models.CASCADE, related_name="events")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.CALLBACK)
+    provider_message_id = models.CharField(max_length=100, blank=True, db_index=True)
+    dedupe_key = models.CharField(max_length=64)
+    status = models.CharField(max_length=12, help_text="normalized status")
+    raw_status = models.CharField(max_length=60, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    sequence = models.IntegerField(null=True, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    applied = models.BooleanField(default=False, help_text="False while the message it belongs to is not known yet")
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["sender", "dedupe_key"], name="event_once")]
+        indexes = [models.Index(fields=["applied", "received_at"], name="event_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.provider_message_id} {self.status}"
+
+
+class CampaignCounter(models.Model):
+    """Per-campaign message counts by status, kept in the same transaction as each status change.
+
+    Several shards per (campaign, status) so concurrent updates rarely wait on the same row; a read sums
+    at most shards x statuses rows, whatever the number of messages.
+    """
+
+    SHARDS = 8
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="counters")
+    status = models.CharField(max_length=12)
+    shard = models.PositiveSmallIntegerField(default=0)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "status", "shard"], name="counter_once")]
+
+
+class Suppression(models.Model):
+    """The current consent state of one phone number. The history is in ConsentEvent."""
+
+    phone = models.CharField(max_length=20, unique=True)
+    opted_out = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.phone} {'opted out' if self.opted_out else 'subscribed'}"
+
+
+class ConsentEvent(models.Model):
+    """Append-only consent ledger by phone number: when, how, by whom. An undo is its own entry."""
+
+    class Action(models.TextChoices):
+        OPT_OUT = "opt_out", "opt-out"
+        OPT_IN = "opt_in", "opt-in"
+
+    class Method(models.TextChoices):
+        KEYWORD = "keyword", "keyword reply"
+        PROVIDER = "provider", "provider signal"
+        IMPORT = "import", "import"
+        STAFF = "staff", "staff"
+
+    phone = models.CharField(max_length=20, db_index=True)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    method = models.CharField(max_length=10, choices=Method.choices)
+    detail = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    undoes = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="undone_by")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.phone} {self.get_action_display()} ({self.get_method_display()})"
+
+
+class SenderPace(models.Model):
+    """Per-sender sending state: the next free send slot (unix seconds, when pacing is kept in the database)
+    and the circuit breaker (consecutive provider failures; no sends before ``open_until``)."""
+
+    sender = models.OneToOneField(Sender, on_delete=models.CASCADE, primary_key=True, related_name="pace")
+    next_free = models.FloatField(default=0.0)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    open_until = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,271 @@
+"""Bandwidth v1 ("Catapult") messaging: single and bulk send, message resource, message events.
+
+See ../shared/providers/bandwidth-v1.txt and CONTRACTS.md §5a (not v2, §5b).
+
+Verified against the documentation (ap-docs, python-bandwidth): Basic auth api_token:api_secret with the user id in
+paths; POST /v1/users/{userId}/messages with a JSON object -> 201, empty body, Location ending in the message id;
+the same URL with a JSON array of at most 50 -> 202 with an aligned array of {"result": "accepted", "location"} or
+{"result": "error", "error": {category, code, message, details}}; the send fields (from, to, text <= 2048, media,
+receiptRequested none|all|error which may not be combined with media, callbackUrl, callbackHttpMethod, tag);
+error bodies {category, code, message, details}; rate limits answered 403 with category "limit"
+(message-rate-limit, -overall, -per-tn, multi-message-limit) and 400 message-delay-limit; GET of one message
+and the list filters from, to, fromDateTime, toDateTime, direction, size; the message event fields and the
+states queued / sending / sent / error / received with deliveryState waiting / delivered / not-delivered and the
+delivery code table.
+
+Assumed: no Retry-After is documented on a rate-limit error, so we wait 1 s (the documented default rate is
+1 message per second) unless the answer carries one; the error code for an invalid ``to`` is not documented, so
+an error that names the ``to`` property is taken as the recipient's fault. Callback security: Bandwidth v1 signs
+nothing, so the unguessable sender uuid in our callback URL is the credential; optional HTTP Basic credentials
+(sender options ``callback_username`` / ``callback_password``) are embedded in the callbackUrl
+(https://user:pass@host/..., the only mechanism the documentation offers) and required back on every callback.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .base import (
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    RECEIVED,
+    SENDING,
+    SENT,
+    UNDELIVERED,
+    AmbiguousError,
+    BasicAuthCallbackProvider,
+    CallbackRequest,
+    HttpCall,
+    OutboundMessage,
+    PermanentError,
+    ProviderError,
+    SendResult,
+    StatusEvent,
+    callback_items,
+    clean_error_code,
+    first_of,
+    lookup_event_id,
+    our_message_id,
+    parse_datetime_utc,
+    transient_for,
+)
+
+RATE_LIMIT_CODES = {
+    "message-rate-limit",
+    "message-rate-limit-overall",
+    "message-rate-limit-per-tn",
+    "multi-message-limit",
+    "message-delay-limit",  # queue full: try again later
+}
+DEFAULT_RETRY_AFTER = 1.0
+FIND_PAGE_SIZE = 1000  # the documented maximum
+
+# Delivery codes (apiCallbacks/sms.md). 0 means delivered to the carrier, i.e. no error.
+DELIVERY_CODES = {
+    "0": "Message delivered to carrier",
+    "100": "Message not delivered to carrier",
+    "187": "Statistical spam detected",
+    "188": "Keyword spam detected",
+    "189": "Spam detected",
+    "482": "Loop detected",
+    "600": "Destination carrier could not accept messages",
+    "610": "Message submission failed",
+    "620": "Destination application error",
+    "630": "Message not acknowledged",
+    "650": "Destination failure",
+    "700": "Invalid service type",
+    "720": "Invalid destination number",
+    "740": "Invalid source number",
+    "750": "Destination rejected message",
+    "751": "Destination rejected message too large",
+    "770": "Destination rejected due to spam",
+    "775": "Rejected due to user opt out",
+    "902": "Message expired",
+    "999": "Unknown error",
+}
+
+
+def _id_from_location(location: str) -> str:
+    return str(location or "").rstrip("/").rpartition("/")[2]
+
+
+class BandwidthProvider(BasicAuthCallbackProvider):
+    code = "bandwidth"
+    name = "Bandwidth"
+    default_base_url = "https://api.catapult.inetwork.com"
+    credential_keys = ("user_id", "api_token", "api_secret")
+    # state values, then deliveryState values (a callback's raw status is its deliveryState once it has one).
+    status_map = {
+        "queued": QUEUED,
+        "sending": SENDING,
+        "sent": SENT,
+        "error": FAILED,
+        "received": RECEIVED,
+        "waiting": SENT,
+        "delivered": DELIVERED,
+        "not-delivered": UNDELIVERED,
+    }
+    max_body_chars = 2048
+    default_mps = 1.0  # documented default: 1 message per second account-wide and per number
+    supports_lookup = True
+    bulk_size = 50
+
+    def _auth(self) -> tuple[str, str]:
+        return (self.credential("api_token"), self.credential("api_secret"))
+
+    def _messages_path(self) -> str:
+        return f"/v1/users/{self.credential('user_id')}/messages"
+
+    # ---- send ----
+
+    def _payload(self, message: OutboundMessage) -> dict:
+        payload: dict[str, Any] = {"from": self.sender.address, "to": message.to}
+        if message.body:
+            payload["text"] = message.body
+        if message.media_urls:
+            payload["media"] = list(message.media_urls)
+            # receiptRequested "can not" be sent together with media: MMS gets no delivery receipt.
+        else:
+            payload["receiptRequested"] = "all"
+        if message.status_callback_url:
+            payload["callbackUrl"] = self.callback_url(message.status_callback_url)
+            payload["callbackHttpMethod"] = "POST"
+        payload["tag"] = str(message.id)
+        return payload
+
+    def build_send(self, message: OutboundMessage) -> HttpCall:
+        return HttpCall("POST", self._messages_path(), json=self._payload(message), auth=self._auth())
+
+    def parse_send(self, message, status, data, headers) -> SendResult:
+        message_id = _id_from_location(headers.get("location", ""))
+        if not message_id:
+            # Accepted (2xx) but no Location: it may be sent. Reconciliation finds it by tag.
+            raise AmbiguousError("Bandwidth answered without a Location header", http_status=status)
+        return SendResult(provider_message_id=message_id, status=QUEUED, raw={"location": headers.get("location")},
+                          message_id=message.id)
+
+    def build_send_bulk(self, messages: list[OutboundMessage]) -> HttpCall:
+        if len(messages) > self.bulk_size:
+            raise ValueError(f"Bandwidth takes at most {self.bulk_size} messages per request")
+        return HttpCall("POST", self._messages_path(), json=[self._payload(m) for m in messages], auth=self._auth())
+
+    def parse_send_bulk(self, messages, status, data, headers) -> list:
+        if not isinstance(data, list) or len(data) != len(messages):
+            # We cannot tell which were accepted: all of them may have been.
+            return [
+                AmbiguousError("Bandwidth's bulk answer does not line up with the request", provider=self.code,
+                               http_status=status)
+                for _ in messages
+            ]
+        out: list[SendResult | ProviderError] = []
+        for message, item in zip(messages, data, strict=False):
+            item = item if isinstance(item, dict) else {}
+            message_id = _id_from_location(item.get("location", "")) or str(item.get("id") or "")
+            if item.get("result") == "accepted" and message_id:
+                out.append(SendResult(provider_message_id=message_id, status=QUEUED, raw=item, message_id=message.id))
+                continue
+            if item.get("result") == "accepted":
+                out.append(AmbiguousError("accepted without a location", provider=self.code, http_status=status))
+                continue
+            error = self._classify(None, item.get("error") if isinstance(item.get("error"), dict) else {}, {})
+            out.append(self.with_context(error, item))
+        return out
+
+    def error_text(self, data: Any) -> str:
+        if isinstance(data, dict) and (data.get("message") or data.get("code")):
+            return str(data.get("message") or data.get("code"))
+        return super().error_text(data)
+
+    def error_for(self, status, data, headers):
+        return self._classify(status, data if isinstance(data, dict) else {}, headers)
+
+    def _classify(self, status: int | None, error: dict, headers: dict) -> ProviderError:
+        code = str(error.get("code") or "")
+        category = str(error.get("category") or "")
+        text = self.error_text(error) if error else (self.error_text(None) if status is None else f"HTTP {status}")
+        transient = transient_for(status, text, headers, code=code,
+                                  rate_limited=category == "limit" or code in RATE_LIMIT_CODES,
+                                  default_retry_after=DEFAULT_RETRY_AFTER)
+        if transient is not None:
+            return transient
+        names = {str(d.get("name", "")).lower() for d in error.get("details") or [] if isinstance(d, dict)}
+        lowered = text.lower()
+        recipient = "to" in names or "property 'to'" in lowered or "'to'" in lowered
+        return PermanentError(text, http_status=status, code=code, recipient_side=recipient)
+
+    # ---- lookup and reconciliation ----
+
+    def build_lookup(self, provider_message_id: str) -> HttpCall:
+        return HttpCall("GET", f"{self._messages_path()}/{provider_message_id}", auth=self._auth())
+
+    def parse_lookup(self, data) -> StatusEvent | None:
+        if not isinstance(data, dict) or not first_of(data, "id", "messageId"):
+            return None
+        return self._event(data, source="lookup")
+
+    def build_find(self, message: OutboundMessage, since: datetime) -> HttpCall:
+        until = datetime.now(UTC) + timedelta(hours=1)  # a little ahead, for clock skew
+        params = {
+            "from": self.sender.address,
+            "to": message.to,
+            "fromDateTime": since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "toDateTime": until.strftime("%Y-%m-%d %H:%M:%S"),
+            "direction": "out",
+            "size": FIND_PAGE_SIZE,
+        }
+        return HttpCall("GET", self._messages_path(), params=params, auth=self._auth())
+
+    def parse_find(self, message: OutboundMessage, data) -> StatusEvent | None:
+        # Our message id travels in `tag`; a list of at most 1000 messages to one recipient in the window.
+        for item in data if isinstance(data, list) else []:
+            if isinstance(item, dict) and str(item.get("tag") or "") == str(message.id):
+                return self._event(item, source="lookup")
+        return None
+
+    def build_check(self) -> HttpCall:
+        return HttpCall("GET", self._messages_path(), params={"size": 1}, auth=self._auth())
+
+    # ---- callbacks (verified by BasicAuthCallbackProvider) ----
+
+    def parse_callback(self, request: CallbackRequest) -> list[StatusEvent]:
+        # callbackHttpMethod=GET puts the event's fields in the query string: callback_items reads them too.
+        return [self._event(item, source="callback") for item in callback_items(request) if self._message_id(item)]
+
+    # ---- mapping ----
+
+    @staticmethod
+    def _message_id(item: dict) -> str:
+        return str(first_of(item, "messageId", "id") or _id_from_location(item.get("messageUri", "")))
+
+    def _event(self, item: dict, *, source: str) -> StatusEvent:
+        state = str(item.get("state") or "").strip()
+        delivery_state = str(item.get("deliveryState") or "").strip()
+        inbound = str(item.get("direction") or "").lower() == "in" or state.lower() == "received"
+        if inbound:
+            raw_status, status = state or "received", RECEIVED
+        elif state.lower() in ("error", "queued", "sending") or not delivery_state:
+            raw_status, status = state, self.map_status(state)
+        else:  # sent (or absent) with a delivery state: the receipt decides
+            raw_status, status = delivery_state, self.map_status(delivery_state)
+        code = clean_error_code(item.get("deliveryCode"))
+        description = str(item.get("deliveryDescription") or "")
+        message_id = self._message_id(item)
+        # `time` is when the message resource was created, not when this event happened.
+        occurred = parse_datetime_utc(item.get("time")) if source == "lookup" or status in (QUEUED, RECEIVED) \
+            else datetime.now(UTC)
+        return StatusEvent(
+            provider_message_id=message_id,
+            status=status,
+            raw_status=raw_status,
+            occurred_at=occurred,
+            error_code=code,
+            error_message=(description or DELIVERY_CODES.get(code, "")) if code else "",
+            event_id=lookup_event_id(message_id, raw_status) if source == "lookup" else "",
+            our_message_id=None if inbound else our_message_id(item.get("tag")),
+            recipient=str(item.get("to") or ""),
+            direction="inbound" if inbound else "outbound",
+            body=str(item.get("text") or "") if inbound else "",
+            raw=self.scrub(dict(item)),
+        )

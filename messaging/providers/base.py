@@ -1,0 +1,739 @@
+"""Shared plumbing for provider adapters.
+
+A provider module only maps fields: it builds a request, reads the reply, parses a callback and verifies
+a signature. Everything else lives here once: the pooled HTTP session, timeouts, classification of
+transport failures, JSON decoding, redacted call logging and the normalized types the rest of the app sees.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+logger = logging.getLogger("messaging.providers")
+
+# --- normalized vocabulary -----------------------------------------------------------------------
+
+QUEUED = "queued"
+SENDING = "sending"
+SENT = "sent"
+DELIVERED = "delivered"
+UNDELIVERED = "undelivered"
+FAILED = "failed"
+RECEIVED = "received"
+UNKNOWN = "unknown"
+
+NORMALIZED_STATUSES = (QUEUED, SENDING, SENT, DELIVERED, UNDELIVERED, FAILED, RECEIVED, UNKNOWN)
+NO_ERROR_CODES = {None, "", "0", "000"}
+
+
+def clean_error_code(value: Any) -> str:
+    """Providers write "no error" as null, "", "0" or "000"; all of them mean no error."""
+    if value is None:
+        return ""
+    text = str(value).strip()
+    return "" if text in NO_ERROR_CODES else text
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What an adapter needs to send one message."""
+
+    id: int  # our message id, echoed where the provider allows (ExternalId, tag)
+    to: str  # E.164
+    body: str
+    media_urls: tuple[str, ...] = ()
+    status_callback_url: str = ""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    status: str  # normalized
+    raw: dict | list | None = None
+    message_id: int | None = None  # our id, filled by bulk sends to align results
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """One normalized status report about one message (from a callback or a lookup)."""
+
+    provider_message_id: str
+    status: str  # normalized, one of NORMALIZED_STATUSES
+    raw_status: str
+    occurred_at: datetime  # aware UTC
+    error_code: str = ""
+    error_message: str = ""
+    event_id: str = ""  # provider's own event id when it has one; otherwise derived from the payload
+    sequence: int | None = None  # provider ordering (Plivo `Sequence`)
+    our_message_id: int | None = None  # from ExternalId / tag when the provider echoes it
+    recipient: str = ""
+    direction: str = "outbound"
+    body: str = ""
+    raw: dict | list = field(default_factory=dict)
+
+    def dedupe_key(self) -> str:
+        """Same callback delivered twice -> same key. Provider event ids win; else a hash of the payload."""
+        if self.event_id:
+            basis = f"id:{self.event_id}"
+        else:
+            basis = "raw:" + json.dumps(self.raw, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(basis.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    """The sender as a provider sees it: no ORM object crosses into adapter code."""
+
+    address: str
+    credentials: dict
+    uuid: str = ""
+    base_url: str = ""
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A webhook request, framework-free, as received."""
+
+    method: str
+    url: str  # absolute URL the provider called (public base URL applied behind a proxy)
+    headers: dict  # lower-cased header names
+    query: list[tuple[str, str]]
+    form: list[tuple[str, str]]
+    json: Any = None
+    body: bytes = b""
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+    def params(self) -> dict:
+        """Flat dict of the callback's fields, from JSON body, form body or query string, in that order."""
+        if isinstance(self.json, dict):
+            return self.json
+        if self.form:
+            return dict(self.form)
+        return dict(self.query)
+
+
+@dataclass(frozen=True)
+class HttpCall:
+    """A request as an adapter describes it; base.py performs it."""
+
+    method: str
+    path: str  # appended to the base URL, or an absolute URL
+    json: Any = None
+    data: Any = None
+    params: dict | None = None
+    headers: dict = field(default_factory=dict)
+    auth: tuple[str, str] | None = None
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+class ProviderError(Exception):
+    """A provider call did not succeed. Carries context, never secrets."""
+
+    kind = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        http_status: int | None = None,
+        code: str = "",
+        response: str = "",
+    ):
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.http_status = http_status
+        self.code = code
+        self.response = response  # redacted, truncated
+
+    def __str__(self) -> str:
+        parts = [self.provider or "provider", self.kind]
+        if self.http_status:
+            parts.append(f"HTTP {self.http_status}")
+        if self.code:
+            parts.append(f"code {self.code}")
+        return f"{' '.join(parts)}: {self.message}"
+
+
+class TransientError(ProviderError):
+    """Try again later: 429 (with its hint), 5xx, connection refused before the request was written.
+
+    ``rate_limited`` marks the provider asking us to slow down (429, or a provider's own rate-limit code):
+    the sender is slowed for every worker, and the attempt does not count against the message."""
+
+    kind = "transient"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, rate_limited: bool | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+        self.rate_limited = (self.http_status == 429) if rate_limited is None else rate_limited
+
+
+class PermanentError(ProviderError):
+    """Fail now: invalid number, opted out, content rejected, bad credentials."""
+
+    kind = "permanent"
+
+    def __init__(self, message: str, *, recipient_side: bool = False, **kwargs):
+        super().__init__(message, **kwargs)
+        # True when the fault is the recipient's (invalid number, opted out): failover won't help.
+        self.recipient_side = recipient_side
+
+
+class AmbiguousError(ProviderError):
+    """The provider may have accepted the message: timeout or connection lost after the request was written."""
+
+    kind = "ambiguous"
+
+
+class SignatureError(Exception):
+    """A callback's signature is missing or wrong."""
+
+
+class ConfigurationError(Exception):
+    """The sender lacks something the provider needs (credential key, address)."""
+
+
+# --- helpers adapters share ----------------------------------------------------------------------
+
+
+def hmac_sha256(key: str | bytes, msg: str | bytes) -> bytes:
+    key = key.encode() if isinstance(key, str) else key
+    msg = msg.encode() if isinstance(msg, str) else msg
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest((a or "").encode(), (b or "").encode())
+
+
+def url_without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def parse_datetime_utc(value: Any, default: datetime | None = None) -> datetime:
+    """Read a provider timestamp (ISO 8601, 'YYYY-mm-dd HH:MM:SS[.ffffff]', unix seconds, RFC 2822)
+    as an aware UTC datetime. Timestamps without a zone are taken as UTC. Unreadable -> default or now."""
+    fallback = default or datetime.now(UTC)
+    if value in (None, ""):
+        return fallback
+    try:
+        if isinstance(value, (int, float)) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
+            number = float(value)
+            if number > 1e12:  # milliseconds
+                number /= 1000
+            return datetime.fromtimestamp(number, tz=UTC)
+        text = str(value).strip().replace("Z", "+00:00")
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            parsed = parsedate_to_datetime(text)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, TypeError, OverflowError):
+        return fallback
+
+
+def first_of(params: dict, *names: str, default: Any = "") -> Any:
+    """The first present, non-empty value among several possible field names."""
+    for name in names:
+        value = params.get(name)
+        if value not in (None, ""):
+            return value
+    return default
+
+
+def our_message_id(value: Any) -> int | None:
+    """Our message id as a provider echoes it back (ExternalId, tag); None when absent or not ours."""
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
+def lookup_event_id(provider_message_id: str, raw_status: str) -> str:
+    """The event id of a status read by lookup or list: one event per (message, status) however often read."""
+    return f"lookup:{provider_message_id}:{raw_status}"
+
+
+def callback_items(request: CallbackRequest) -> list[dict]:
+    """The resources a callback carries, for providers that post one resource or a list of them: a JSON
+    list or object, form fields, or (callback method GET) query fields beside our own ``m`` parameter."""
+    if isinstance(request.json, list):
+        return [item for item in request.json if isinstance(item, dict)]
+    if isinstance(request.json, dict):
+        return [request.json]
+    if request.form:
+        return [dict(request.form)]
+    return [{k: v for k, v in request.query if k != "m"}]
+
+
+def parse_retry_after(value: Any) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(str(value))
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def transient_for(
+    status: int | None,
+    text: str,
+    headers: dict,
+    *,
+    code: str = "",
+    rate_limited: bool = False,
+    transient: bool = False,
+    retry_after: float | None = None,
+    default_retry_after: float | None = None,
+) -> TransientError | None:
+    """The part of error classification every provider shares. A 429, or a provider's own rate-limit answer
+    (``rate_limited``), is a TransientError that slows the sender down, with the hint ``retry_after``, else the
+    Retry-After header, else ``default_retry_after``. A 5xx, or a provider's own transient answer
+    (``transient``), is a TransientError. Anything else is None: the provider decides the permanent error."""
+    if status == 429 or rate_limited:
+        hint = retry_after if retry_after is not None else parse_retry_after(headers.get("retry-after"))
+        if default_retry_after is not None:
+            hint = hint or default_retry_after
+        return TransientError(text, http_status=status, code=code, retry_after=hint, rate_limited=True)
+    if transient or (status is not None and status >= 500):
+        return TransientError(text, http_status=status, code=code)
+    return None
+
+
+TOLL_FREE_PREFIXES = ("+1800", "+1833", "+1844", "+1855", "+1866", "+1877", "+1888")
+
+
+def sender_type(address: str) -> str:
+    """long_code, toll_free, short_code, alphanumeric or leased (blank: the provider picks the number)."""
+    address = (address or "").strip()
+    if not address:
+        return "leased"
+    digits = address.lstrip("+")
+    if not digits.isdigit():
+        return "alphanumeric"
+    if len(digits) <= 6:
+        return "short_code"
+    if address.startswith(TOLL_FREE_PREFIXES):
+        return "toll_free"
+    return "long_code"
+
+
+# --- HTTP session: one pooled keep-alive session per worker process ----------------------------
+
+_session_lock = threading.Lock()
+_session: requests.Session | None = None
+_session_pid: int | None = None
+
+
+def http_session() -> requests.Session:
+    """One keep-alive connection pool per process, created again after a fork."""
+    global _session, _session_pid
+    pid = os.getpid()
+    if _session is None or _session_pid != pid:
+        with _session_lock:
+            if _session is None or _session_pid != pid:
+                from django.conf import settings
+
+                pool = max(10, getattr(settings, "SEND_THREADS", 16) * 2)
+                session = requests.Session()
+                # No automatic retries: a retried send could be sent twice. We decide what to retry.
+                adapter = HTTPAdapter(pool_connections=20, pool_maxsize=pool, max_retries=0)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                session.headers["User-Agent"] = "campaign-messaging/0.1"
+                _session, _session_pid = session, pid
+    return _session
+
+
+def _refused_before_sending(exc: requests.ConnectionError) -> bool:
+    """True when the connection was never established, so the provider cannot have seen the request."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    inner = getattr(reason, "reason", reason)
+    return isinstance(inner, (NewConnectionError, ConnectTimeoutError))
+
+
+# --- the base class ------------------------------------------------------------------------------
+
+
+class Provider:
+    """Base of every adapter. Subclasses set the class attributes and implement the mapping hooks."""
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    default_base_url: ClassVar[str] = ""
+    credential_keys: ClassVar[tuple[str, ...]] = ()
+    # Provider status value -> normalized status. Unknown values map to UNKNOWN and never raise.
+    status_map: ClassVar[dict[str, str]] = {}
+    # Documented limits, checked before a message is queued. None = not documented / no limit.
+    max_body_chars: ClassVar[int | None] = None
+    max_media: ClassVar[int | None] = None
+    max_media_bytes: ClassVar[int | None] = None
+    media_allowed: ClassVar[bool] = True
+    # Default messages per second for a new sender of this provider (CONTRACTS.md rate limits).
+    default_mps: ClassVar[float] = 1.0
+    # Documented pace by kind of sender (see ``sender_type``); kinds not listed use ``default_mps``.
+    mps_by_sender_type: ClassVar[dict[str, float]] = {}
+    supports_lookup: ClassVar[bool] = False
+    bulk_size: ClassVar[int] = 1  # >1 when the provider has a bulk endpoint
+    # Header names whose values are signatures/secrets and must never be logged.
+    secret_headers: ClassVar[tuple[str, ...]] = ()
+    signs_callbacks: ClassVar[bool] = True
+
+    def __init__(self, sender: SenderConfig):
+        self.sender = sender
+        self.credentials = sender.credentials or {}
+        self.base_url = (sender.base_url or self.default_base_url).rstrip("/")
+
+    # ---- hooks a provider module implements ----
+
+    def build_send(self, message: OutboundMessage) -> HttpCall:
+        raise NotImplementedError
+
+    def parse_send(self, message: OutboundMessage, status: int, data: Any, headers: dict) -> SendResult:
+        raise NotImplementedError
+
+    def error_for(self, status: int, data: Any, headers: dict) -> ProviderError:
+        """Classify a non-2xx answer. The default: 429 and 5xx transient, other 4xx permanent."""
+        text = self.error_text(data)
+        transient = transient_for(status, text, headers)
+        return transient if transient is not None else PermanentError(text, http_status=status)
+
+    def error_text(self, data: Any) -> str:
+        if isinstance(data, dict):
+            for key in ("error", "message", "error_message", "description"):
+                value = data.get(key)
+                if isinstance(value, dict):
+                    value = value.get("message") or json.dumps(value)
+                if value:
+                    return str(value)
+        if isinstance(data, str) and data:
+            return data[:300]
+        return "request refused"
+
+    def build_lookup(self, provider_message_id: str) -> HttpCall:
+        raise NotImplementedError
+
+    def parse_lookup(self, data: Any) -> StatusEvent | None:
+        raise NotImplementedError
+
+    def build_find(self, message: OutboundMessage, since: datetime) -> HttpCall | None:
+        """A list query that finds a message we may have sent (ambiguous outcome). None = not possible."""
+        return None
+
+    def parse_find(self, message: OutboundMessage, data: Any) -> StatusEvent | None:
+        return None
+
+    def build_check(self) -> HttpCall:
+        """One harmless authenticated call for the "check credentials" action."""
+        raise NotImplementedError
+
+    def verify_callback(self, request: CallbackRequest) -> None:
+        """Raise SignatureError unless the request is authentic."""
+        raise NotImplementedError
+
+    def parse_callback(self, request: CallbackRequest) -> list[StatusEvent]:
+        raise NotImplementedError
+
+    def build_send_bulk(self, messages: list[OutboundMessage]) -> HttpCall:
+        raise NotImplementedError
+
+    def parse_send_bulk(self, messages: list[OutboundMessage], status: int, data: Any, headers: dict) -> list:
+        """One SendResult or ProviderError per message, aligned with ``messages``."""
+        raise NotImplementedError
+
+    # ---- shared behaviour ----
+
+    @classmethod
+    def default_mps_for(cls, address: str) -> float:
+        """The documented messages-per-second for a new sender with this address."""
+        return cls.mps_by_sender_type.get(sender_type(address), cls.default_mps)
+
+    @classmethod
+    def map_status(cls, value: Any, default: str = UNKNOWN) -> str:
+        """The normalized status of a provider value; ``default`` (UNKNOWN) when absent or not in the map."""
+        if value is None:
+            return default
+        return cls.status_map.get(str(value).strip(), cls.status_map.get(str(value).strip().lower(), default))
+
+    def credential(self, key: str) -> str:
+        value = self.credentials.get(key)
+        if not value:
+            raise ConfigurationError(f"{self.name} sender is missing the credential '{key}'")
+        return str(value)
+
+    def secrets(self) -> list[str]:
+        return [str(v) for v in self.credentials.values() if v and len(str(v)) >= 4]
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self.secrets(), key=len, reverse=True):
+            text = text.replace(secret, "***")
+            # secrets can also appear inside Basic auth headers or base64 payloads
+            text = text.replace(base64.b64encode(secret.encode()).decode(), "***")
+        return text
+
+    def check_limits(self, body: str, media_urls: list[str] | tuple[str, ...]) -> list[str]:
+        """Problems with a message against this provider's documented limits, in plain words."""
+        problems = []
+        if self.max_body_chars and len(body) > self.max_body_chars:
+            problems.append(
+                f"{self.name} accepts at most {self.max_body_chars} characters; this message has {len(body)}."
+            )
+        if media_urls and not self.media_allowed:
+            problems.append(f"{self.name} does not send media with this sender.")
+        if self.max_media is not None and len(media_urls) > self.max_media:
+            problems.append(f"{self.name} accepts at most {self.max_media} media files; this message has {len(media_urls)}.")
+        if not body and not media_urls:
+            problems.append("The message has neither text nor media.")
+        return problems
+
+    def url(self, path: str) -> str:
+        if path.startswith("http://") or path.startswith("https://"):
+            return path
+        return f"{self.base_url}{path}"
+
+    def request(self, call: HttpCall, *, timeout: float | None = None) -> tuple[int, Any, dict]:
+        """Perform one call. Returns (status, decoded body, lower-cased headers) for any HTTP answer;
+        raises TransientError or AmbiguousError when there is no answer."""
+        from django.conf import settings
+
+        url = self.url(call.path)
+        read_timeout = timeout or settings.PROVIDER_TIMEOUT
+        started = time.monotonic()
+        try:
+            response = http_session().request(
+                call.method,
+                url,
+                json=call.json,
+                data=call.data,
+                params=call.params,
+                headers=call.headers,
+                auth=call.auth,
+                timeout=(settings.PROVIDER_CONNECT_TIMEOUT, read_timeout),
+                allow_redirects=False,
+            )
+        except requests.ConnectionError as exc:
+            elapsed = (time.monotonic() - started) * 1000
+            if _refused_before_sending(exc):
+                logger.warning("%s %s %s -> not connected (%.0f ms)", self.code, call.method, self.redact(url), elapsed)
+                raise TransientError("could not connect to the provider", provider=self.code) from None
+            logger.warning("%s %s %s -> connection lost (%.0f ms)", self.code, call.method, self.redact(url), elapsed)
+            raise AmbiguousError("connection lost after the request was sent", provider=self.code) from None
+        except requests.Timeout:
+            elapsed = (time.monotonic() - started) * 1000
+            logger.warning("%s %s %s -> timed out (%.0f ms)", self.code, call.method, self.redact(url), elapsed)
+            raise AmbiguousError("no answer within the timeout", provider=self.code) from None
+        except requests.RequestException as exc:
+            raise TransientError(f"request error: {type(exc).__name__}", provider=self.code) from None
+        elapsed = (time.monotonic() - started) * 1000
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        data: Any
+        if not response.content:
+            data = None
+        else:
+            try:
+                data = response.json()
+            except ValueError:
+                data = response.text
+        level = logging.INFO if response.status_code < 400 else logging.WARNING
+        if logger.isEnabledFor(level):
+            body = response.text[:500] if response.status_code >= 400 else ""
+            logger.log(
+                level,
+                "%s %s %s -> %s (%.0f ms) %s",
+                self.code,
+                call.method,
+                self.redact(url),
+                response.status_code,
+                elapsed,
+                self.redact(body),
+            )
+        return response.status_code, data, headers
+
+    def with_context(self, error: ProviderError, data: Any, status: int | None = None) -> ProviderError:
+        """The error, naming this provider, with the (redacted, truncated) answer it came from."""
+        error.provider = self.code
+        error.http_status = error.http_status or status
+        raw = data if isinstance(data, str) else json.dumps(data, default=str)
+        error.response = self.redact((raw or "")[:1000])
+        error.message = self.redact(error.message)
+        return error
+
+    def _raise_for(self, status: int, data: Any, headers: dict) -> None:
+        if status < 400:
+            return
+        raise self.with_context(self.error_for(status, data, headers), data, status)
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        call = self.build_send(message)
+        status, data, headers = self.request(call)
+        self._raise_for(status, data, headers)
+        return self.parse_send(message, status, data, headers)
+
+    def send_bulk(self, messages: list[OutboundMessage]) -> list:
+        """Send several messages in one request. Returns one SendResult or ProviderError per message.
+        A failure of the whole request raises like ``send``."""
+        if self.bulk_size <= 1 or len(messages) == 1:
+            out = []
+            for message in messages:
+                try:
+                    out.append(self.send(message))
+                except (TransientError, PermanentError) as exc:
+                    out.append(exc)
+            return out
+        call = self.build_send_bulk(messages)
+        status, data, headers = self.request(call)
+        self._raise_for(status, data, headers)
+        return self.parse_send_bulk(messages, status, data, headers)
+
+    def lookup(self, provider_message_id: str) -> StatusEvent | None:
+        """The provider's current view of one message, or None if it does not know it."""
+        if not self.supports_lookup:
+            raise NotImplementedError(f"{self.name} has no status lookup")
+        status, data, headers = self.request(self.build_lookup(provider_message_id))
+        if status == 404:
+            return None
+        self._raise_for(status, data, headers)
+        return self.parse_lookup(data)
+
+    def find(self, message: OutboundMessage, since: datetime) -> StatusEvent | None:
+        """Did the provider accept this message (ambiguous outcome)? An event if found, None if surely not.
+        Raises NotImplementedError when the provider cannot be asked."""
+        call = self.build_find(message, since)
+        if call is None:
+            raise NotImplementedError(f"{self.name} cannot be asked about a message without its id")
+        status, data, headers = self.request(call)
+        self._raise_for(status, data, headers)
+        return self.parse_find(message, data)
+
+    def find_in_pages(
+        self,
+        message: OutboundMessage,
+        since: datetime,
+        *,
+        pages: int,
+        page_params: Callable[[int], dict],
+        more: Callable[[Any], bool],
+    ) -> StatusEvent | None:
+        """``find`` for a list endpoint read page by page: ``page_params(n)`` are the paging parameters of
+        page n, ``more(data)`` says whether a page is followed by another. At most ``pages`` pages."""
+        call = self.build_find(message, since)
+        if call is None:
+            raise NotImplementedError(f"{self.name} cannot be asked about a message without its id")
+        for page in range(pages):
+            status, data, headers = self.request(replace(call, params={**(call.params or {}), **page_params(page)}))
+            self._raise_for(status, data, headers)
+            found = self.parse_find(message, data)
+            if found or not more(data):
+                return found
+        return None
+
+    def check_credentials(self) -> str:
+        """One harmless authenticated call. Returns a short human answer; raises ProviderError."""
+        status, data, headers = self.request(self.build_check())
+        self._raise_for(status, data, headers)
+        return f"{self.name} accepted the credentials (HTTP {status})."
+
+
+def form_pairs(body: bytes) -> list[tuple[str, str]]:
+    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+# --- optional HTTP Basic auth on callbacks of providers that sign nothing (Fone Dynamics, Bandwidth v1) ---
+
+
+def url_with_basic_auth(url: str, username: str, password: str) -> str:
+    """``https://user:pass@host/path``: the only way to have such a provider send Basic credentials."""
+    if not url or not (username or password):
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{quote(username, safe='')}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def check_basic_auth(request: CallbackRequest, username: str, password: str) -> None:
+    """Raise SignatureError unless the callback carries exactly these HTTP Basic credentials.
+    Nothing is required when neither is configured."""
+    if not (username or password):
+        return
+    scheme, _, value = request.header("Authorization").strip().partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        raise SignatureError("HTTP Basic credentials are missing")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise SignatureError("HTTP Basic credentials are unreadable") from None
+    user, colon, secret = decoded.partition(":")
+    user_ok = constant_time_equal(user, username)
+    secret_ok = constant_time_equal(secret, password)
+    if not (colon and user_ok and secret_ok):
+        raise SignatureError("HTTP Basic credentials do not match")
+
+
+class BasicAuthCallbackProvider(Provider):
+    """Base of providers that sign nothing (Fone Dynamics, Bandwidth v1): the unguessable sender uuid in the
+    callback URL is the credential. Optional HTTP Basic credentials (sender options ``callback_username`` /
+    ``callback_password``) are embedded in the callback URL we hand the provider and required back on every
+    callback; the password never reaches logs or stored payloads."""
+
+    signs_callbacks = False
+
+    def callback_credentials(self) -> tuple[str, str]:
+        options = self.sender.options or {}
+        return str(options.get("callback_username") or ""), str(options.get("callback_password") or "")
+
+    def callback_url(self, url: str) -> str:
+        """The status-callback URL to give the provider, carrying the Basic credentials when there are any."""
+        return url_with_basic_auth(url, *self.callback_credentials())
+
+    def secrets(self) -> list[str]:
+        out = super().secrets()
+        password = self.callback_credentials()[1]
+        if len(password) >= 4:
+            out += [password, quote(password, safe="")]
+        return out
+
+    def verify_callback(self, request: CallbackRequest) -> None:
+        # Nothing is signed: the sender uuid in the URL is the credential, plus optional Basic auth.
+        check_basic_auth(request, *self.callback_credentials())
+
+    def scrub(self, data: Any) -> Any:
+        """A resource may echo our callback URL, which may embed the callback password: never store it."""
+        if not self.callback_credentials()[1]:
+            return data
+        return json.loads(self.redact(json.dumps(data, default=str)))

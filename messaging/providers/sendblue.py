@@ -1,0 +1,251 @@
+"""Sendblue: iMessage (with SMS/RCS fallback) through `POST /api/send-message`, JSON status callbacks,
+`sb-signing-secret` shared secret.
+
+See ../shared/providers/sendblue.txt and CONTRACTS.md §4. What the documentation gives and what we assume:
+
+- Send [doc][sdk]: headers `sb-api-key-id` / `sb-api-secret-key`; JSON `number`, `from_number` (one of our
+  lines: the sender's address), `content` (< 18,996 characters), `media_url` (one URL), `send_style`,
+  `status_callback`. The answer is a MessageResponse: `message_handle` is the provider id.
+- Errors [doc]: "any code besides 0 or null is a failure": 4000 validation, 4001 rate limit, 4002 blacklisted
+  number, 5000 internal, 5003 server rate exceeded, 10001 failed to send, 10002 failed to resolve status.
+  The error body's schema is not documented [?]: we read the MessageResponse fields (`error_code`,
+  `error_message`) and also `message`/`error`, and treat a 2xx answer whose `status` is `ERROR` (or which
+  carries an error code) as the error it names.
+- Status lookup [sdk]: `GET /api/status?handle=`; reconciliation of an ambiguous send [sdk]:
+  `GET /api/v2/messages` filtered by `to_number`, `sendblue_number`, `is_outbound`, `created_at_gte`.
+  The list answer's `data` array is documented; its paging fields are not named, so we read one page.
+- Callbacks [doc]: JSON with `message_handle`, `status`, `error_code`, `error_message`, `was_downgraded`,
+  `opted_out` ... Statuses REGISTERED, PENDING, DECLINED, ACCEPTED, SUCCESS are listed but not explained [?];
+  mapped per CONTRACTS.md §6. SMS downgrades (`was_downgraded: true`) may never get past SENT: that is kept
+  in the raw payload, not taken as a failure. `opted_out: true` is read by the services as an opt-out.
+- Signature [doc]: not an HMAC; Sendblue sends the secret we configured verbatim in `sb-signing-secret`,
+  compared in constant time with the `signing_secret` credential.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from .base import (
+    DELIVERED,
+    FAILED,
+    QUEUED,
+    RECEIVED,
+    SENDING,
+    SENT,
+    AmbiguousError,
+    CallbackRequest,
+    HttpCall,
+    OutboundMessage,
+    PermanentError,
+    Provider,
+    ProviderError,
+    SendResult,
+    SignatureError,
+    StatusEvent,
+    clean_error_code,
+    constant_time_equal,
+    first_of,
+    lookup_event_id,
+    parse_datetime_utc,
+    transient_for,
+)
+
+SIGNATURE_HEADER = "sb-signing-secret"
+
+# Documented error codes (CONTRACTS.md §4).
+ERROR_TEXT = {
+    "4000": "Validation error",
+    "4001": "Rate limit exceeded",
+    "4002": "Blacklisted number",
+    "5000": "Internal error",
+    "5003": "Server rate exceeded",
+    "10001": "Message failed to send",
+    "10002": "Failed to resolve message status",
+}
+TRANSIENT_CODES = {"4001", "5000", "5003"}
+RATE_CODES = {"4001", "5003"}
+RECIPIENT_CODES = {"4002"}
+SEND_STYLES = {"celebration", "shooting_star", "fireworks", "lasers", "love", "confetti", "balloons", "spotlight",
+               "echo", "invisible", "gentle", "loud", "slam"}
+
+
+def _is_true(value: Any) -> bool:
+    return value is True or str(value).strip().lower() == "true"
+
+
+class SendblueProvider(Provider):
+    code = "sendblue"
+    name = "Sendblue"
+    default_base_url = "https://api.sendblue.co"
+    credential_keys = ("api_key_id", "api_secret_key", "signing_secret")
+    status_map = {
+        "REGISTERED": QUEUED,
+        "PENDING": QUEUED,
+        "QUEUED": QUEUED,
+        "ACCEPTED": SENDING,
+        "SENT": SENT,
+        "SUCCESS": SENT,
+        "DELIVERED": DELIVERED,
+        "READ": DELIVERED,
+        "ERROR": FAILED,
+        "DECLINED": FAILED,
+        "RECEIVED": RECEIVED,
+    }
+    max_body_chars = 18_995  # `content` must be < 18,996 characters
+    max_media = 1  # `media_url` is a single URL
+    # iMessage takes up to 100 MB, but a message downgraded to SMS takes 5 MB (older docs: 5 MB for all):
+    # 5 MB is the size that is safe whatever service the recipient ends up on.
+    max_media_bytes = 5 * 1024 * 1024
+    # Per line: burst 10 msg/s on current plans, 1 msg/s on an older page, and the daily/hourly new-contact
+    # caps (50/day, 15/hour) bind long before either. 1 msg/s is the rate every documented plan allows.
+    default_mps = 1.0
+    supports_lookup = True
+    secret_headers = (SIGNATURE_HEADER, "sb-api-secret-key")
+
+    def _headers(self) -> dict:
+        return {
+            "sb-api-key-id": self.credential("api_key_id"),
+            "sb-api-secret-key": self.credential("api_secret_key"),
+            "Accept": "application/json",
+        }
+
+    # ---- send ----
+
+    def build_send(self, message: OutboundMessage) -> HttpCall:
+        payload: dict[str, Any] = {"number": message.to, "from_number": self.sender.address}
+        if message.body:
+            payload["content"] = message.body
+        if message.media_urls:
+            payload["media_url"] = message.media_urls[0]
+        style = self.sender.options.get("send_style")
+        if style:
+            payload["send_style"] = style
+        if message.status_callback_url:
+            payload["status_callback"] = message.status_callback_url
+        return HttpCall("POST", "/api/send-message", json=payload, headers=self._headers())
+
+    def check_limits(self, body: str, media_urls) -> list[str]:
+        problems = super().check_limits(body, media_urls)
+        style = self.sender.options.get("send_style") if getattr(self, "sender", None) else None
+        if style and style not in SEND_STYLES:
+            problems.append(f"Sendblue does not know the send_style {style!r}.")
+        return problems
+
+    def parse_send(self, message, status, data, headers) -> SendResult:
+        if not isinstance(data, dict):
+            raise PermanentError("Sendblue answered without a message", http_status=status, provider=self.code)
+        code = clean_error_code(data.get("error_code"))
+        if code or str(data.get("status", "")).upper() == "ERROR":
+            error = self.error_for(status, data, headers)
+            error.provider = self.code
+            raise error
+        handle = data.get("message_handle")
+        if not handle:
+            raise PermanentError("Sendblue accepted the request but returned no message_handle",
+                                 http_status=status, provider=self.code)
+        return SendResult(provider_message_id=str(handle), status=self.map_status(data.get("status"), default=QUEUED),
+                          raw=data)
+
+    def error_for(self, status: int, data: Any, headers: dict) -> ProviderError:
+        body = data if isinstance(data, dict) else {}
+        code = clean_error_code(body.get("error_code"))
+        text = str(first_of(body, "error_message", "message", "error_reason", "error", default="")) or (
+            ERROR_TEXT.get(code) or self.error_text(data)
+        )
+        transient = transient_for(status, text, headers, code=code, rate_limited=code in RATE_CODES,
+                                  transient=code in TRANSIENT_CODES)
+        if transient is not None:
+            return transient
+        if code == "10002":
+            # "Failed to resolve message status": Sendblue may have the message; reconcile, don't resend.
+            return AmbiguousError(text, http_status=status, code=code)
+        if _is_true(body.get("opted_out")):
+            return PermanentError(text, http_status=status, code=code or "opted_out", recipient_side=True)
+        lowered = text.lower()
+        invalid_number = code == "4000" and "number" in lowered and "from_number" not in lowered
+        return PermanentError(text, http_status=status, code=code,
+                              recipient_side=code in RECIPIENT_CODES or invalid_number)
+
+    # ---- lookup and reconciliation ----
+
+    def build_lookup(self, provider_message_id: str) -> HttpCall:
+        return HttpCall("GET", "/api/status", params={"handle": provider_message_id}, headers=self._headers())
+
+    def parse_lookup(self, data: Any) -> StatusEvent | None:
+        if isinstance(data, dict) and isinstance(data.get("data"), dict):
+            data = data["data"]  # GET /api/v2/messages/{id} wraps the message in `data`
+        if not isinstance(data, dict) or not data.get("message_handle"):
+            return None
+        event = self._event(data)
+        return replace(event, event_id=lookup_event_id(event.provider_message_id, event.raw_status))
+
+    def build_find(self, message: OutboundMessage, since: datetime) -> HttpCall:
+        params = {
+            "is_outbound": "true",
+            "to_number": message.to,
+            "sendblue_number": self.sender.address,
+            "created_at_gte": since.isoformat(),
+            "order_by": "createdAt",
+            "order_direction": "desc",
+            "limit": 100,
+        }
+        return HttpCall("GET", "/api/v2/messages", params=params, headers=self._headers())
+
+    def parse_find(self, message: OutboundMessage, data: Any) -> StatusEvent | None:
+        items = data.get("data") if isinstance(data, dict) else None
+        for item in items if isinstance(items, list) else []:
+            if not isinstance(item, dict) or not item.get("message_handle"):
+                continue
+            if first_of(item, "to_number", "number") != message.to:
+                continue
+            ours = first_of(item, "sendblue_number", "from_number")
+            if ours and ours != self.sender.address:
+                continue
+            if item.get("content") not in (None, "") and message.body and item["content"] != message.body:
+                continue
+            return self.parse_lookup(item)
+        return None
+
+    def build_check(self) -> HttpCall:
+        return HttpCall("GET", "/api/v2/messages", params={"limit": 1}, headers=self._headers())
+
+    # ---- callbacks ----
+
+    def verify_callback(self, request: CallbackRequest) -> None:
+        expected = self.credential("signing_secret")
+        given = request.header(SIGNATURE_HEADER)
+        if not given:
+            raise SignatureError(f"{SIGNATURE_HEADER} is missing")
+        if not constant_time_equal(expected, given):
+            raise SignatureError(f"{SIGNATURE_HEADER} does not match")
+
+    def parse_callback(self, request: CallbackRequest) -> list[StatusEvent]:
+        params = request.params()
+        if not isinstance(params, dict) or not params.get("message_handle"):
+            return []
+        return [self._event(params)]
+
+    def _event(self, params: dict) -> StatusEvent:
+        raw_status = str(params.get("status") or "")
+        inbound = "is_outbound" in params and not _is_true(params.get("is_outbound"))
+        code = clean_error_code(params.get("error_code"))
+        message = ""
+        if code:
+            message = str(first_of(params, "error_message", "error_reason", "error_detail", default="")) or (
+                ERROR_TEXT.get(code, "")
+            )
+        return StatusEvent(
+            provider_message_id=str(params["message_handle"]),
+            status=RECEIVED if inbound else self.map_status(raw_status.upper()),
+            raw_status=raw_status or ("RECEIVED" if inbound else ""),
+            occurred_at=parse_datetime_utc(first_of(params, "date_updated", "date_sent", "date_created")),
+            error_code=code,
+            error_message=message,
+            recipient=str(first_of(params, "number", "to_number", "from_number" if inbound else "to_number")),
+            direction="inbound" if inbound else "outbound",
+            body=str(params.get("content") or "") if inbound else "",
+            raw=dict(params),
+        )

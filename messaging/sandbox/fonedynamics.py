@@ -1,0 +1,221 @@
+"""Fone Dynamics as the emulator plays it (fonedynamics.txt; CONTRACTS.md §3).
+
+POST /v2/Properties/{PropertySid}/Messages   send (JSON), 200 {"Message": {...}}; 400 ServiceStack
+                                             {"ResponseStatus": {"ErrorCode", "Message", "Errors"}}
+GET  /v2/Messages/{MessageSid}               one message, {"Message": {...}}
+GET  /v2/Properties/{PropertySid}/Messages   list: Date_From, Date_To (unix seconds), Results_Count,
+                                             Results_Skip -> {"Messages": [...]} (list shape assumed)
+Auth: HTTP Basic AccountSid:Token.
+Delivery receipts: when DeliveryReceipt is true (the default) and DeliveryReceiptWebhookUri is set, one webhook
+with the Message resource when the receipt arrives: POST JSON {"Message": {...}} or GET with the resource's fields
+in the query (DeliveryReceiptWebhookMethod). No public spec exists for this body: it is our assumption. Statuses:
+Delivered; Failed with Submitted set (carrier refusal); Failed without Submitted (never left). Nothing is signed;
+credentials embedded in the webhook URI (user:pass@host) are sent as HTTP Basic auth, as any HTTP client does.
+No rate limit is documented: the 429 fault answers 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+import time
+
+from aiohttp import web
+
+from .core import Sandbox, basic_credentials, split_url_credentials
+
+CODE = "fonedynamics"
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+FAILED_CODES = ["InvalidDestination", "Expired", "Rejected"]  # the real code list is not public
+
+
+def _sid(prefix: str) -> str:
+    return prefix + "".join(random.choices(string.ascii_uppercase + string.digits, k=31))
+
+
+def _error(status: int, code: str, message: str, field: str = "") -> web.Response:
+    errors = [{"ErrorCode": code, "FieldName": field, "Message": message}] if field else []
+    return web.json_response({"ResponseStatus": {"ErrorCode": code, "Message": message, "Errors": errors}},
+                             status=status)
+
+
+def setup(app: web.Application, sandbox: Sandbox) -> None:
+    store = sandbox.messages[CODE]
+
+    def authorized(request: web.Request) -> tuple[str, str] | None:
+        creds = basic_credentials(request)
+        if creds is None or sandbox.is_rejected_secret(*creds):
+            return None
+        property_sid = request.match_info.get("property_sid")
+        if property_sid is not None and sandbox.is_rejected_secret(property_sid):
+            return None
+        return creds
+
+    def resource(record: dict) -> dict:
+        keys = ("MessageSid", "AccountSid", "PropertySid", "From", "To", "Text", "ExternalId", "DeliveryReceipt",
+                "DeliveryReceiptWebhookUri", "DeliveryReceiptWebhookMethod", "NumSegments", "Status", "Direction",
+                "Scheduled", "Created", "Submitted", "Delivered", "Received", "ErrorCode")
+        return {key: record.get(key) for key in keys}
+
+    def webhook_builder(record: dict, status: str, *, submitted: bool, error_code: str = ""):
+        def build() -> dict:
+            now = int(time.time())
+            record["Status"] = status
+            if submitted and not record.get("Submitted"):
+                record["Submitted"] = now
+            if status == "Delivered":
+                record["Delivered"] = now
+            if error_code:
+                record["ErrorCode"] = error_code
+            if not record.get("DeliveryReceipt") or not record.get("DeliveryReceiptWebhookUri"):
+                return {}
+            url, headers = split_url_credentials(record["DeliveryReceiptWebhookUri"])
+            method = (record.get("DeliveryReceiptWebhookMethod") or "POST").upper()
+            body = resource(record)
+            if method == "GET":
+                data = {k: ("" if v is None else str(v)) for k, v in body.items()}
+                return {"url": url, "method": "GET", "data": data, "headers": headers}
+            return {"url": url, "method": "POST", "json": {"Message": body}, "headers": headers}
+
+        return build
+
+    async def send(request: web.Request) -> web.StreamResponse:
+        await sandbox.delay()
+        creds = authorized(request)
+        if creds is None:
+            return _error(401, "Unauthorized", "Invalid AccountSid or Token")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "SerializationException", "The request body is not valid JSON")
+        if not isinstance(body, dict):
+            return _error(400, "SerializationException", "The request body must be a JSON object")
+        to = str(body.get("To") or "")
+        if not E164.match(to):
+            return _error(400, "InvalidTo", "'To' must be a phone number in E164 format (including + prefix)", "To")
+        sender = str(body.get("From") or "").strip()
+        if sender and not (E164.match(sender) or ALPHANUMERIC.match(sender)):
+            return _error(400, "InvalidFrom", "'From' must be an E164 number, an alphanumeric sender ID of 1 to 11 "
+                                              "characters with at least one letter, or blank", "From")
+        text = body.get("Text")
+        if not text:
+            return _error(400, "NotEmpty", "'Text' should not be empty", "Text")
+        method = str(body.get("DeliveryReceiptWebhookMethod") or "POST").upper()
+        if method not in ("POST", "GET"):
+            return _error(400, "InvalidMethod", "DeliveryReceiptWebhookMethod must be POST or GET",
+                          "DeliveryReceiptWebhookMethod")
+        property_sid = request.match_info["property_sid"]
+        sender_key = f"{creds[0]}:{property_sid}:{sender or 'leased'}"
+        fault, retry_after = sandbox.fault(CODE, sender_key)
+        if fault == "5xx":
+            return _error(500, "InternalServerError", "An internal error occurred")
+        if fault == "429":
+            return web.json_response(
+                {"ResponseStatus": {"ErrorCode": "TooManyRequests", "Message": "Too many requests"}},
+                status=429, headers={"Retry-After": f"{max(1, round(retry_after))}"},
+            )
+        now = int(time.time())
+        record = {
+            "MessageSid": _sid("M"),
+            "AccountSid": creds[0],
+            "PropertySid": property_sid,
+            # a leased sender: an E.164 number allocated per recipient
+            "From": sender or "+6148" + "".join(random.choices(string.digits, k=7)),
+            "To": to,
+            "Text": text,
+            "ExternalId": body.get("ExternalId"),
+            "DeliveryReceipt": body.get("DeliveryReceipt", True) is not False,
+            "DeliveryReceiptWebhookUri": body.get("DeliveryReceiptWebhookUri"),
+            "DeliveryReceiptWebhookMethod": method,
+            "NumSegments": max(1, -(-len(text) // 153)) if len(text) > 160 else 1,
+            "Status": "Processing",
+            "Direction": "Transmit",
+            "Scheduled": body.get("Schedule"),
+            "Created": now,
+            "Submitted": None,
+            "Delivered": None,
+            "Received": None,
+            "ErrorCode": None,
+        }
+        store[record["MessageSid"]] = record
+        sandbox.ledger.accept(CODE, sender_key, to, str(record["ExternalId"] or record["MessageSid"]))
+        outcome = sandbox.outcome(to)
+        if outcome == "delivered":
+            step = webhook_builder(record, "Delivered", submitted=True)
+        elif outcome == "undelivered":
+            step = webhook_builder(record, "Failed", submitted=True, error_code=random.choice(FAILED_CODES))
+        else:
+            step = webhook_builder(record, "Failed", submitted=False, error_code=random.choice(FAILED_CODES))
+
+        def submitted() -> dict:  # the SMSC takes it; no webhook (only receipts are posted)
+            record["Status"] = "Submitted"
+            record["Submitted"] = int(time.time())
+            return {}
+
+        sandbox.post_callbacks([submitted, step] if outcome != "failed" else [step])
+        if fault == "ambiguous":
+            sandbox.ledger.counts["ambiguous"] += 1
+            return await sandbox.drop_connection(request)
+        return web.json_response({"Message": resource(record)})
+
+    async def get_one(request: web.Request) -> web.Response:
+        await sandbox.delay()
+        creds = authorized(request)
+        if creds is None:
+            return _error(401, "Unauthorized", "Invalid AccountSid or Token")
+        record = store.get(request.match_info["sid"])
+        if record is None or record["AccountSid"] != creds[0]:
+            return _error(404, "NotFound", "Message not found")
+        return web.json_response({"Message": resource(record)})
+
+    async def list_messages(request: web.Request) -> web.Response:
+        await sandbox.delay()
+        creds = authorized(request)
+        if creds is None:
+            return _error(401, "Unauthorized", "Invalid AccountSid or Token")
+        q = request.query
+        try:
+            count = min(1000, max(1, int(q.get("Results_Count", 100))))
+            skip = max(0, int(q.get("Results_Skip", 0)))
+            date_from = int(q["Date_From"]) if q.get("Date_From") else None
+            date_to = int(q["Date_To"]) if q.get("Date_To") else None
+        except ValueError:
+            return _error(400, "InvalidArgument", "Date_From, Date_To, Results_Count and Results_Skip are integers")
+        rows = [r for r in store.values()
+                if r["AccountSid"] == creds[0] and r["PropertySid"] == request.match_info["property_sid"]]
+        if date_from is not None:
+            rows = [r for r in rows if r["Created"] >= date_from]
+        if date_to is not None:
+            rows = [r for r in rows if r["Created"] <= date_to]
+        rows.sort(key=lambda r: r["Created"], reverse=True)
+        return web.json_response({"Messages": [resource(r) for r in rows[skip: skip + count]]})
+
+    async def inbound(data: dict) -> dict:
+        now = int(time.time())
+        record = {
+            "MessageSid": _sid("M"), "AccountSid": data.get("account_sid", ""),
+            "PropertySid": data.get("property_sid", ""), "From": data.get("from", ""), "To": data.get("to", ""),
+            "Text": data.get("text", ""), "Status": "Received", "Direction": "Receive", "Created": now,
+            "Received": now, "DeliveryReceipt": False,
+        }
+        url, headers = split_url_credentials(data["url"])
+        sandbox.post_callbacks([lambda: {"url": url, "method": "POST", "json": {"Message": resource(record)},
+                                         "headers": headers}])
+        return {"MessageSid": record["MessageSid"]}
+
+    async def force(sid: str, data: dict) -> dict:
+        record = store[sid]
+        status = data["status"]
+        submitted = status in ("Submitted", "Delivered") or bool(data.get("submitted"))
+        sandbox.post_callbacks(
+            [webhook_builder(record, status, submitted=submitted, error_code=data.get("error_code", ""))]
+        )
+        return {"queued": True}
+
+    sandbox.inbound_handlers[CODE] = inbound
+    sandbox.force_handlers[CODE] = force
+    app.router.add_post("/v2/Properties/{property_sid}/Messages", send)
+    app.router.add_get("/v2/Properties/{property_sid}/Messages", list_messages)
+    app.router.add_get("/v2/Messages/{sid}", get_one)

@@ -1,0 +1,23 @@
+// Live counts on the campaign page: poll the stats endpoint while the campaign is sending.
+(function () {
+  const panel = document.getElementById("campaign-panel");
+  if (!panel) return;
+  const url = panel.dataset.statsUrl;
+  let status = panel.dataset.status;
+  async function refresh() {
+    try {
+      const response = await fetch(url, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const data = await response.json();
+      for (const [name, n] of Object.entries(data.counts)) {
+        const cell = panel.querySelector(`[data-count="${name}"]`);
+        if (cell) cell.textContent = n;
+      }
+      const total = panel.querySelector('[data-count="total"]');
+      if (total) total.textContent = data.total;
+      document.getElementById("campaign-progress").style.width = data.done_percent + "%";
+      if (data.status !== status) { window.location.reload(); return; }
+    } catch (e) { /* offline for a moment: try again next tick */ }
+  }
+  if (status === "sending" || status === "paused" || status === "scheduled") setInterval(refresh, 2000);
+})();

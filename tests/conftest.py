@@ -1,0 +1,245 @@
+"""Fixtures shared by the whole suite: the provider emulator, real Celery workers, senders."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support import PYTHON, Process, database_url, free_port, http_json, wait_until
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_broker_folder():
+    """The filesystem broker folder of this test run, and SQLite's side files, are removed at its end."""
+    yield
+    from django.conf import settings
+
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    if settings.CELERY_BROKER_URL.startswith("filesystem://") and "data_folder_in" in options:
+        folder = Path(options["data_folder_in"]).parent
+        if folder.name.startswith("test-broker-"):
+            shutil.rmtree(folder, ignore_errors=True)
+    test_db = settings.DATABASES["default"].get("TEST", {}).get("NAME") or ""
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and not os.path.exists(test_db):
+        for suffix in ("-wal", "-shm"):  # SQLite's side files outlive the test database Django removed
+            if os.path.exists(test_db + suffix):
+                os.remove(test_db + suffix)
+
+
+class SandboxClient:
+    """The emulator as a test sees it: its URL and its control endpoints."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def config(self, **options) -> dict:
+        return http_json(f"{self.url}/sandbox/config", options)
+
+    def reset(self) -> None:
+        http_json(f"{self.url}/sandbox/reset", {})
+
+    def ledger(self, detail: bool = False) -> dict:
+        return http_json(f"{self.url}/sandbox/ledger" + ("?detail=1" if detail else ""))
+
+    def inbound(self, **data) -> dict:
+        return http_json(f"{self.url}/sandbox/inbound", data)
+
+    def force_status(self, provider: str, message_id: str, **data) -> dict:
+        return http_json(f"{self.url}/sandbox/messages/{provider}/{message_id}/status", data)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(tmp_path_factory):
+    """The emulator, started once as its own process (``manage.py provider_sandbox``)."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
+    process = Process(
+        [PYTHON, "manage.py", "provider_sandbox", "--port", str(port), "--latency-ms", "5",
+         "--callback-delay-ms", "30"],
+        log=log,
+    )
+    client = SandboxClient(f"http://127.0.0.1:{port}")
+
+    def up():
+        try:
+            return client.ledger() is not None
+        except OSError:
+            return False
+
+    try:
+        wait_until(up, timeout=30, message="the provider emulator to start")
+    except AssertionError:
+        process.stop()
+        raise AssertionError("emulator did not start:\n" + process.output()) from None
+    yield client
+    process.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    """The emulator, emptied and with its start-up options, for one test."""
+    sandbox_server.reset()
+    yield sandbox_server
+    sandbox_server.reset()
+
+
+@pytest.fixture
+def engine(settings):
+    """Services called directly by the test, Celery not eager (enqueued tasks run nowhere), status-callback
+    URLs pointing at a closed port: the emulator's callbacks reach nobody, only what a test posts arrives."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{free_port()}"
+    return settings
+
+
+_numbers = itertools.count(1000)
+
+
+@pytest.fixture
+def make_sender(db, sandbox_server):
+    """Create a Sender of any provider pointing at the emulator, with test credentials."""
+    from messaging.models import Sender
+    from messaging.providers import PROVIDERS
+
+    def make(provider: str = "plivo", **overrides):
+        cls = PROVIDERS[provider]
+        defaults = {
+            "name": f"{cls.name} test sender",
+            "provider": provider,
+            "address": f"+1415555{next(_numbers):04d}",
+            "credentials": {key: f"test-{key}-value" for key in cls.credential_keys},
+            "api_base_url": sandbox_server.url,
+            "mps": 500.0,
+        }
+        defaults.update(overrides)
+        return Sender.objects.create(**defaults)
+
+    return make
+
+
+@pytest.fixture
+def make_audience(db):
+    """Create a contact list with ``n`` contacts (numbers +1 212 555 xxxx)."""
+    from campaigns.models import Contact, ContactList, ListMembership
+
+    counter = itertools.count(1)
+
+    def make(n: int = 10, name: str | None = None, start: int = 0, prefix: str = "+1212555"):
+        contact_list = ContactList.objects.create(name=name or f"List {next(counter)} {os.urandom(3).hex()}")
+        contacts = Contact.objects.bulk_create(
+            [Contact(phone=f"{prefix}{start + i:04d}", first_name=f"Person{start + i}") for i in range(n)],
+            batch_size=1000,
+        )
+        if not contacts or contacts[0].pk is None:
+            contacts = list(Contact.objects.filter(phone__in=[f"{prefix}{start + i:04d}" for i in range(n)]))
+        ListMembership.objects.bulk_create(
+            [ListMembership(contact=c, contact_list=contact_list) for c in contacts], batch_size=1000
+        )
+        return contact_list
+
+    return make
+
+
+@pytest.fixture
+def make_campaign(db):
+    from campaigns.models import Campaign
+
+    def make(sender, lists, body="Hi {{ first_name }}, this is a test.", **fields):
+        campaign = Campaign.objects.create(name=fields.pop("name", "Test campaign"), sender=sender, body=body, **fields)
+        campaign.lists.set(lists)
+        return campaign
+
+    return make
+
+
+class WorkerPool:
+    """Real Celery worker processes against the configured broker and the test database."""
+
+    def __init__(self, env: dict, tmp: Path):
+        self.env = env
+        self.tmp = tmp
+        self.processes: list[Process] = []
+        self._n = itertools.count(1)
+
+    def start(self, concurrency: int = 2, beat: bool = False, extra_env: dict | None = None) -> Process:
+        n = next(self._n)
+        args = [PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "INFO", "-n", f"w{n}@%h",
+                "--concurrency", str(concurrency), "--without-gossip", "--without-mingle"]
+        if beat:
+            args += ["-B", "-s", str(self.tmp / f"beat-{n}")]
+        process = Process(args, env={**self.env, **(extra_env or {})}, log=self.tmp / f"worker-{n}.log")
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            process.stop()
+        self.processes.clear()
+
+    def logs(self) -> str:
+        return "\n".join(p.output() for p in self.processes)
+
+
+@pytest.fixture
+def workers(transactional_db, live_server, sandbox, settings, tmp_path):
+    """Start real workers with ``workers.start()``; all are stopped after the test.
+
+    The workers use the test database, the configured broker (filesystem by default, Redis or RabbitMQ
+    when CELERY_BROKER_URL says so) and send status-callback URLs pointing at this test's live server."""
+    from django.db import connection
+
+    from config.celery import app
+
+    settings.PUBLIC_BASE_URL = live_server.url
+    app.control.purge()
+    env = {
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "PUBLIC_BASE_URL": live_server.url,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "TICK_SECONDS": "1",
+        "SWEEP_SECONDS": "2",
+        "RECONCILE_AFTER_SECONDS": "8",
+        "PROVIDER_TIMEOUT": "2",
+        "PROVIDER_CONNECT_TIMEOUT": "1",
+        "LOG_LEVEL": "INFO",
+    }
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        env["BROKER_FOLDER"] = str(Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]).parent)
+    pool = WorkerPool(env, tmp_path)
+    yield pool
+    pool.stop_all()
+    app.control.purge()
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture
+def browser():
+    """Debian's headless Chromium driven by Playwright's sync API (skipped if missing unless REQUIRE_BROWSER)."""
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(executable):
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail("Chromium is required (REQUIRE_BROWSER is set) but /usr/bin/chromium is missing")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; our ORM calls in the test are still synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+        # While Playwright's loop runs, Django keeps this thread's connections in a context variable, apart
+        # from the ones pytest-django closes: close them here, or PostgreSQL refuses to drop the test database.
+        from django.db import connections
+
+        connections.close_all()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

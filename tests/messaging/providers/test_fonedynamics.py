@@ -1,0 +1,212 @@
+"""Fone Dynamics adapter: the shared contract plus its own cases (Failed with and without Submitted, ExternalId,
+leased sender, optional Basic auth on callbacks)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from messaging.models import Message, MessageEvent
+from messaging.providers import provider_for
+from messaging.providers.base import AmbiguousError
+from tests.messaging.providers.contract import ProviderContract, basic_auth, outbound_message
+
+pytestmark = pytest.mark.django_db
+
+
+class TestFonedynamicsContract(ProviderContract):
+    provider = "fonedynamics"
+    invalid_recipient = "+1"
+    delivered_status = "Delivered"
+    sent_status = "Submitted"
+    # CONTRACTS.md §6. "Received" is inbound (a reply), tested below; "Failed" here has no Submitted time.
+    documented_statuses = {
+        "Processing": "queued",
+        "Submitted": "sent",
+        "Delivered": "delivered",
+        "Failed": "failed",
+    }
+
+    def callback(self, sender, *, provider_message_id, raw_status, url, error_code="", extra=None):
+        resource = {
+            "MessageSid": provider_message_id,
+            "AccountSid": sender.credentials["account_sid"],
+            "PropertySid": sender.credentials["property_sid"],
+            "From": sender.address,
+            "To": self.good_recipient,
+            "Text": "x",
+            "Status": raw_status,
+            "Direction": "Transmit",
+            "Created": 1795000000,
+            "Submitted": 1795000001 if raw_status in ("Submitted", "Delivered") else None,
+            "Delivered": 1795000002 if raw_status == "Delivered" else None,
+            "ErrorCode": error_code or None,
+            **(extra or {}),
+        }
+        return {"data": {"Message": resource}, "content_type": "application/json"}
+
+    def tamper(self, request):
+        return None  # Fone Dynamics signs nothing; Basic auth is tested below
+
+
+contract = TestFonedynamicsContract()
+
+
+# ---- send request shape ----
+
+
+def test_send_request_as_documented(make_sender):
+    sender = make_sender("fonedynamics", address="+61499009990")
+    call = provider_for(sender).build_send(outbound_message(message_id=77))
+    assert call.method == "POST"
+    assert call.path == f"/v2/Properties/{sender.credentials['property_sid']}/Messages"
+    assert call.auth == (sender.credentials["account_sid"], sender.credentials["token"])
+    assert call.json == {
+        "From": "+61499009990",
+        "To": "+12125550123",
+        "Text": "Hello",
+        "DeliveryReceipt": True,
+        "DeliveryReceiptWebhookUri": "http://127.0.0.1:9/cb",
+        "DeliveryReceiptWebhookMethod": "POST",
+        "ExternalId": "77",
+    }
+
+
+def test_alphanumeric_sender_is_sent_as_is(make_sender, sandbox):
+    sender = make_sender("fonedynamics", address="ACME Shop")
+    adapter = provider_for(sender)
+    assert adapter.build_send(outbound_message()).json["From"] == "ACME Shop"
+    assert adapter.send(outbound_message()).provider_message_id
+
+
+def test_leased_sender_omits_from(make_sender, sandbox):
+    sender = make_sender("fonedynamics", address="")
+    adapter = provider_for(sender)
+    assert "From" not in adapter.build_send(outbound_message()).json
+    result = adapter.send(outbound_message())
+    # the answer carries the number Fone Dynamics leased for this recipient
+    assert result.raw["Message"]["From"].startswith("+")
+
+
+def test_external_id_is_echoed_and_counted_by_the_ledger(make_sender, sandbox):
+    sender = make_sender("fonedynamics")
+    adapter = provider_for(sender)
+    result = adapter.send(outbound_message(message_id=4242))
+    assert result.raw["Message"]["ExternalId"] == "4242"
+    event = adapter.lookup(result.provider_message_id)
+    assert event.our_message_id == 4242 and event.provider_message_id == result.provider_message_id
+    adapter.send(outbound_message(message_id=4242))  # the same message of ours sent twice
+    ledger = sandbox.ledger(detail=True)
+    assert ledger["duplicates"] == 1
+    assert {m["reference"] for m in ledger["messages"]} == {"4242"}
+
+
+def test_media_is_refused_before_queueing(make_sender):
+    adapter = provider_for(make_sender("fonedynamics"))
+    problems = adapter.check_limits("hi", ["https://example.com/a.png"])
+    assert problems and "media" in problems[0]
+    assert adapter.check_limits("hi", []) == []
+
+
+def test_unknown_message_lookup_is_none(make_sender, sandbox):
+    assert provider_for(make_sender("fonedynamics")).lookup("MNOSUCHMESSAGE") is None
+
+
+def test_ambiguous_send_is_found_again_by_external_id(make_sender, sandbox):
+    sender = make_sender("fonedynamics")
+    adapter = provider_for(sender)
+    adapter.send(outbound_message(message_id=901, to="+12125550901"))  # another message, not ours
+    sandbox.config(ambiguous=1.0)
+    with pytest.raises(AmbiguousError):
+        adapter.send(outbound_message(message_id=902))
+    sandbox.config(ambiguous=0.0)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    found = adapter.find(outbound_message(message_id=902), since)
+    assert found is not None and found.our_message_id == 902
+    assert adapter.find(outbound_message(message_id=903), since) is None
+
+
+# ---- callbacks ----
+
+
+def test_failed_with_submitted_is_undelivered_without_is_failed(make_sender, client):
+    sender = make_sender("fonedynamics")
+    carrier = contract.sent_message(sender, "M-carrier")
+    never = contract.sent_message(sender, "M-never")
+    contract.post_callback(client, sender, provider_message_id="M-carrier", raw_status="Failed", error_code="Rejected",
+                           extra={"Submitted": 1795000001})
+    contract.post_callback(client, sender, provider_message_id="M-never", raw_status="Failed", error_code="Expired")
+    carrier.refresh_from_db()
+    never.refresh_from_db()
+    assert (carrier.status, carrier.provider_status, carrier.error_code) == ("undelivered", "Failed", "Rejected")
+    assert (never.status, never.provider_status, never.error_code) == ("failed", "Failed", "Expired")
+
+
+def test_callback_maps_by_external_id_before_the_provider_id_is_known(make_sender, client):
+    sender = make_sender("fonedynamics")
+    message = Message.objects.create(sender=sender, to="+12125550123", body="x", status="sending",
+                                     provider_message_id="")
+    path = contract.webhook_path(sender)  # no ?m= hint: ExternalId alone must find it
+    request = contract.callback(sender, provider_message_id="M-early", raw_status="Delivered", url="",
+                                extra={"ExternalId": str(message.pk)})
+    assert client.post(path, **request).status_code == 200
+    message.refresh_from_db()
+    assert (message.status, message.provider_message_id) == ("delivered", "M-early")
+
+
+def test_unwrapped_form_and_get_callbacks_are_read(make_sender, client):
+    sender = make_sender("fonedynamics")
+    path = contract.webhook_path(sender)
+    for sid in ("M-json", "M-form", "M-get"):
+        contract.sent_message(sender, sid)
+    fields = {"Status": "Delivered", "Submitted": "1795000001", "Delivered": "1795000002"}
+    assert client.post(path, data={"MessageSid": "M-json", **fields}, content_type="application/json").status_code == 200
+    assert client.post(path, data={"MessageSid": "M-form", **fields}).status_code == 200
+    assert client.get(path, data={"MessageSid": "M-get", **fields}).status_code == 200
+    assert set(Message.objects.filter(status="delivered").values_list("provider_message_id", flat=True)) == {
+        "M-json", "M-form", "M-get"}
+
+
+def test_reply_is_stored_as_inbound(make_sender, client):
+    sender = make_sender("fonedynamics")
+    request = contract.callback(sender, provider_message_id="M-reply", raw_status="Received", url="",
+                                extra={"Direction": "Receive", "From": "+61488023555", "To": sender.address,
+                                       "Text": "STOP"})
+    assert client.post(contract.webhook_path(sender), **request).status_code == 200
+    inbound = Message.objects.get(provider_message_id="M-reply")
+    assert (inbound.direction, inbound.status, inbound.body) == ("inbound", "received", "STOP")
+
+
+def test_basic_auth_protected_callbacks(make_sender, client):
+    sender = make_sender("fonedynamics", options={"callback_username": "fd", "callback_password": "pa55-word"})
+    message = contract.sent_message(sender, "M-auth")
+    path = contract.webhook_path(sender)
+    request = contract.callback(sender, provider_message_id="M-auth", raw_status="Delivered", url="")
+    assert client.post(path, **request).status_code == 403
+    assert client.post(path, **request, headers={"Authorization": basic_auth("fd", "wrong")}).status_code == 403
+    assert client.post(path, **request, headers={"Authorization": "Bearer pa55-word"}).status_code == 403
+    message.refresh_from_db()
+    assert message.status == "sent" and not MessageEvent.objects.exists()
+    assert client.post(path, **request, headers={"Authorization": basic_auth("fd", "pa55-word")}).status_code == 200
+    message.refresh_from_db()
+    assert message.status == "delivered"
+    # the credentials travel in the webhook URI we give Fone Dynamics, and never into what we store
+    adapter = provider_for(sender)
+    assert "://fd:pa55-word@" in adapter.build_send(outbound_message()).json["DeliveryReceiptWebhookUri"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("outcome", ["delivered", "undelivered", "failed"])
+def test_emulator_receipts_reach_the_message(make_sender, sandbox, live_server, outcome):
+    """The emulator's webhook (written from the documentation) read by the adapter, over real HTTP, with
+    Basic auth embedded in the webhook URI."""
+    message = contract.send_through_emulator(make_sender, sandbox, live_server, outcome,
+                                             options={"callback_username": "fd", "callback_password": "pa55-word"})
+    stored = MessageEvent.objects.get(message=message)
+    assert "pa55-word" not in str(stored.payload)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_emulator_reply_is_recorded_and_stop_suppresses(make_sender, sandbox, live_server):
+    contract.check_emulator_reply(make_sender, sandbox, live_server, phone="+61488023555")

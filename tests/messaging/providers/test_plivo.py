@@ -1,0 +1,201 @@
+"""Plivo adapter: the shared contract plus Plivo's own cases (signatures V2/V3, Sequence, multi-unit)."""
+
+from __future__ import annotations
+
+import pytest
+
+from messaging.models import Message, MessageEvent
+from messaging.providers import provider_for
+from messaging.providers.base import CallbackRequest, SignatureError, b64, hmac_sha256
+from messaging.providers.plivo import PlivoProvider, signature_v3_string
+from messaging.sandbox.plivo import _signature_headers
+from tests.messaging.providers.contract import ProviderContract
+
+pytestmark = pytest.mark.django_db
+
+
+class TestPlivoContract(ProviderContract):
+    provider = "plivo"
+    invalid_recipient = "+12"
+    documented_statuses = {
+        "queued": "queued",
+        "sent": "sent",
+        "delivered": "delivered",
+        "undelivered": "undelivered",
+        "failed": "failed",
+        "rejected": "failed",
+        "read": "delivered",
+    }
+
+    def callback(self, sender, *, provider_message_id, raw_status, url, error_code="", extra=None):
+        fields = {
+            "MessageUUID": provider_message_id,
+            "To": "12125550123",
+            "From": sender.address.lstrip("+"),
+            "Type": "sms",
+            "Status": raw_status,
+            "Units": "1",
+            "ErrorCode": error_code or "000",
+            "MessageTime": "2026-11-23 10:00:00.000000",
+            **(extra or {}),
+        }
+        token = sender.credentials["auth_token"]
+        headers = _signature_headers(token, "POST", url, fields)  # the emulator's own signer, written separately
+        return {"data": fields, "headers": headers}
+
+    def tamper(self, request):
+        headers = dict(request["headers"])
+        headers["X-Plivo-Signature-V3"] = b64(b"not the signature")
+        headers["X-Plivo-Signature-V2"] = b64(b"not the signature")
+        return {**request, "headers": headers}
+
+
+# ---- signatures: the official vectors (CONTRACTS.md §2) ----
+
+V3_TOKEN = "Y2Q2ZDgxZmY5YWRiOTI5YmQ1Njg0MTAxZWIyOTc4"
+V3_NONCE = "31627761595286130198"
+V3_PARAMS = {
+    "Direction": "outbound",
+    "From": "19792014278",
+    "ALegUUID": "3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36",
+    "ALegRequestUUID": "3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36",
+    "CallUUID": "3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36",
+    "RequestUUID": "3e82ae9d-2c78-4d85-b1a4-6eae7dbafb36",
+    "CallStatus": "in-progress",
+    "BillRate": "0.002",
+    "ParentAuthID": "MANWVLYTK4ZWU1YTY4QA",
+    "To": "sip:PlivoSignature382029104058171078704104@phone-qa.voice.plivodev.com",
+    "SIP-H-To": "<sip:PlivoSignature382029104058171078704104@52.9.11.55;transport=udp>;tag=1",
+    "SessionStart": "2020-04-08 11:34:33.238707",
+    "Event": "StartApp",
+}
+V3_URL = "https://plivobin.non-prod.plivops.com/api/v1/validate_signature03.xml"
+
+
+@pytest.mark.parametrize(
+    "method,url,expected",
+    [
+        ("POST", V3_URL + "/?a=b&c=d", "k7Pusd4OxCIjR5IfA9iedDNu/h/gbdYqdzG/MiYtd1c="),
+        ("GET", V3_URL + "/?a=b&c=d", "UBq8jAtd32wR8EK9VgxbBn4n5rpI/l1H9iN4WfSEHFQ="),
+        ("POST", V3_URL, "iAjE5QqI37mbkYe4w3jTMudqEzbDufdqi7sYwTu64e0="),
+        ("GET", V3_URL, "i/MQsaQSAd6fiKhOh2qeeeLHZ9faldADSb3/7+Akfbc="),
+    ],
+)
+def test_v3_official_vectors(method, url, expected):
+    signed = signature_v3_string(method, url, list(V3_PARAMS.items()), V3_NONCE)
+    assert b64(hmac_sha256(V3_TOKEN, signed)) == expected
+
+
+def test_v2_official_vector():
+    assert b64(hmac_sha256("my_auth_token", "https://answer.url" + "12345")) == (
+        "ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc="
+    )
+    assert b64(hmac_sha256("my_auth_tokens", "https://answer.url" + "12345")) != (
+        "ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc="
+    )
+
+
+def _request(headers, url="https://example.com/webhooks/plivo/x/status/", form=()):
+    return CallbackRequest(method="POST", url=url, headers={k.lower(): v for k, v in headers.items()},
+                           query=[], form=list(form))
+
+
+def test_v2_alone_is_accepted_and_a_wrong_token_refused(make_sender):
+    sender = make_sender("plivo")
+    adapter = provider_for(sender)
+    url = "https://example.com/webhooks/plivo/x/status/"
+    good = b64(hmac_sha256(sender.credentials["auth_token"], url + "998877"))
+    adapter.verify_callback(_request({"X-Plivo-Signature-V2": good, "X-Plivo-Signature-V2-Nonce": "998877"}, url))
+    adapter.verify_callback(_request({"X-Plivo-Signature-Ma-V2": good, "X-Plivo-Signature-V2-Nonce": "998877"}, url))
+    bad = b64(hmac_sha256("another token", url + "998877"))
+    with pytest.raises(SignatureError):
+        adapter.verify_callback(_request({"X-Plivo-Signature-V2": bad, "X-Plivo-Signature-V2-Nonce": "998877"}, url))
+    with pytest.raises(SignatureError):
+        adapter.verify_callback(_request({}, url))
+
+
+def test_v3_covers_the_body(make_sender):
+    sender = make_sender("plivo")
+    adapter = provider_for(sender)
+    url = "https://example.com/webhooks/plivo/x/status/?m=5"
+    form = [("MessageUUID", "u1"), ("Status", "delivered")]
+    headers = _signature_headers(sender.credentials["auth_token"], "POST", url, dict(form))
+    adapter.verify_callback(_request(headers, url, form))
+    with pytest.raises(SignatureError):
+        adapter.verify_callback(_request(headers, url, [("MessageUUID", "u1"), ("Status", "failed")]))
+
+
+def test_signature_checked_against_public_base_url_behind_a_proxy(make_sender, client, settings):
+    """Plivo signed https://public.example/...; the request reaches us as http://testserver/..."""
+    settings.PUBLIC_BASE_URL = "https://public.example"
+    contract = TestPlivoContract()
+    sender = make_sender("plivo")
+    contract.sent_message(sender, "pm-9")
+    path = contract.webhook_path(sender)
+    request = contract.callback(sender, url=f"https://public.example{path}", provider_message_id="pm-9",
+                                raw_status="delivered")
+    assert client.post(path, **request).status_code == 200
+    assert Message.objects.get(provider_message_id="pm-9").status == "delivered"
+
+
+# ---- Plivo specifics ----
+
+
+def test_sequence_orders_callbacks(make_sender, client):
+    contract = TestPlivoContract()
+    sender = make_sender("plivo")
+    message = contract.sent_message(sender, "pm-seq")
+    post = lambda status, seq: contract.post_callback(  # noqa: E731
+        client, sender, provider_message_id="pm-seq", raw_status=status, extra={"Sequence": str(seq)}
+    )
+    assert post("undelivered", 3).status_code == 200
+    assert post("sent", 2).status_code == 200  # older: ignored
+    message.refresh_from_db()
+    assert message.status == "undelivered" and message.last_sequence == 3
+    assert MessageEvent.objects.filter(provider_message_id="pm-seq").count() == 2
+
+
+def test_undelivered_keeps_error_code_and_text(make_sender, client):
+    contract = TestPlivoContract()
+    sender = make_sender("plivo")
+    message = contract.sent_message(sender, "pm-err")
+    contract.post_callback(client, sender, provider_message_id="pm-err", raw_status="undelivered", error_code="30")
+    message.refresh_from_db()
+    assert (message.status, message.error_code, message.error_message) == ("undelivered", "30", "Spam detected")
+
+
+def test_mms_request_shape_and_multi_unit_text(make_sender, sandbox):
+    sender = make_sender("plivo")
+    adapter = provider_for(sender)
+    long_text = "x" * 700  # several 153-character units, one message
+    call = adapter.build_send(
+        TestPlivoContract().outbound(sender, body=long_text, media_urls=("https://example.com/a.png",))
+    )
+    assert call.json["type"] == "mms" and call.json["media_urls"] == ["https://example.com/a.png"]
+    assert call.json["dst"] == "12125550123" and call.json["src"] == sender.address.lstrip("+")
+    assert call.json["url"] and call.json["method"] == "POST"
+    assert adapter.send(TestPlivoContract().outbound(sender, body=long_text)).provider_message_id
+
+
+def test_powerpack_replaces_src(make_sender):
+    sender = make_sender("plivo", options={"powerpack_uuid": "pp-123"})
+    call = provider_for(sender).build_send(TestPlivoContract().outbound(sender))
+    assert call.json["powerpack_uuid"] == "pp-123" and "src" not in call.json
+
+
+def test_documented_limits():
+    adapter = PlivoProvider.__new__(PlivoProvider)
+    assert PlivoProvider.check_limits(adapter, "a" * 1600, []) == []
+    assert PlivoProvider.check_limits(adapter, "a" * 1601, [])
+    assert PlivoProvider.check_limits(adapter, "é" * 740 + "😀", [])  # non-GSM text: 737 max
+    assert PlivoProvider.check_limits(adapter, "hi", [f"https://x/{i}.png" for i in range(11)])
+
+
+def test_lookup_reads_the_message_record(make_sender, sandbox):
+    sender = make_sender("plivo")
+    adapter = provider_for(sender)
+    result = adapter.send(TestPlivoContract().outbound(sender))
+    event = adapter.lookup(result.provider_message_id)
+    assert event.provider_message_id == result.provider_message_id
+    assert event.status in ("queued", "sent", "delivered", "undelivered", "failed")
+    assert adapter.lookup("00000000-0000-0000-0000-000000000000") is None

@@ -1,0 +1,80 @@
+"""Pacing: a sender's slots are handed out 1/mps apart, whoever asks, on whichever store the settings pick."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from messaging import pacing
+from messaging.models import SenderPace
+
+
+def _reserve_from_threads(sender_id: int, mps: float, threads: int, each: int) -> list[float]:
+    slots: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+
+    def run():
+        try:
+            start.wait()
+            for _ in range(each):
+                slot = pacing.reserve(sender_id, mps)
+                with lock:
+                    slots.append(slot)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(30)
+    return sorted(slots)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_slots_are_spaced_by_the_senders_rate_across_threads(make_sender, settings):
+    sender = make_sender("plivo", mps=10.0)
+    before = time.time()
+    slots = _reserve_from_threads(sender.pk, sender.mps, threads=4, each=5)
+
+    assert len(slots) == 20
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
+    assert min(gaps) >= 0.1 - 1e-3, gaps
+    assert slots[-1] - slots[0] == pytest.approx(1.9, abs=0.05)
+    assert before - 0.01 <= slots[0] <= time.time()
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        assert SenderPace.objects.get(sender=sender).next_free == pytest.approx(slots[-1] + 0.1, abs=1e-6)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_senders_are_paced_independently(make_sender):
+    a = make_sender("plivo", mps=1.0)
+    b = make_sender("plivo", mps=1.0)
+    first_a = pacing.reserve(a.pk, a.mps)
+    first_b = pacing.reserve(b.pk, b.mps)
+    assert abs(first_a - first_b) < 0.5  # b does not wait behind a
+    assert pacing.reserve(a.pk, a.mps) == pytest.approx(first_a + 1.0, abs=1e-3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_push_back_delays_every_next_slot_and_never_pulls_it_closer(make_sender):
+    sender = make_sender("plivo", mps=100.0)
+    pacing.push_back(sender.pk, 2.0)
+    slot = pacing.reserve(sender.pk, sender.mps)
+    assert slot >= time.time() + 1.5
+    pacing.push_back(sender.pk, 0.5)  # a shorter hint later does not undo the longer one
+    assert pacing.reserve(sender.pk, sender.mps) == pytest.approx(slot + 0.01, abs=1e-3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wait_for_slot_holds_a_sender_to_its_rate(make_sender):
+    sender = make_sender("plivo", mps=20.0)
+    started = time.monotonic()
+    for _ in range(11):
+        pacing.wait_for_slot(sender.pk, sender.mps)
+    assert time.monotonic() - started == pytest.approx(0.5, abs=0.15)

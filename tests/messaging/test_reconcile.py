@@ -1,0 +1,118 @@
+"""Reconciliation: messages whose outcome we don't know are settled by asking the provider, or by staff."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from messaging.maintenance import sweep
+from messaging.models import Message, MessageEvent
+from messaging.providers import provider_for
+from messaging.services import (
+    _outbound,
+    message_confirm_sent,
+    message_create,
+    message_reconcile,
+    message_resend,
+    message_send,
+)
+from tests.messaging.providers import test_plivo
+from tests.support import free_port
+
+pytestmark = pytest.mark.django_db
+S = Message.Status
+plivo = test_plivo.TestPlivoContract()  # its signed-callback helpers
+
+
+@pytest.fixture(autouse=True)
+def _engine(engine):
+    engine.PROVIDER_TIMEOUT = 3
+
+
+def single(sender, to="+12125550150") -> Message:
+    message = message_create(sender=sender, to=to, body="Your code is 1234")
+    return message
+
+
+def test_where_the_provider_cannot_be_asked_staff_see_it_flagged_and_decide(make_sender, sandbox):
+    sandbox.config(ambiguous=1.0)
+    sender = make_sender("cloudvno")
+    message = single(sender)
+    assert message_send(message_id=message.pk) == "unconfirmed"
+
+    assert message_reconcile(message_id=message.pk) == "unanswerable"
+    message.refresh_from_db()
+    assert message.status == S.UNCONFIRMED
+    assert "cannot be asked" in message.error_message
+    assert message_send(message_id=message.pk) == "skipped"
+    assert sandbox.ledger()["accepted"] == 1
+
+    assert message_confirm_sent(message_id=message.pk) is True
+    message.refresh_from_db()
+    assert message.status == S.SENT and message.sent_at is not None
+    assert message_resend(message_id=message.pk) is False  # confirmed sent: no longer resendable
+    assert sandbox.ledger()["accepted"] == 1
+
+
+def test_staff_resend_of_an_unconfirmed_message_sends_it_once_more(make_sender, sandbox):
+    sandbox.config(ambiguous=1.0)
+    sender = make_sender("cloudvno")
+    message = single(sender)
+    message_send(message_id=message.pk)
+    sandbox.config(ambiguous=0.0)
+
+    assert message_resend(message_id=message.pk) is True
+    assert message_send(message_id=message.pk) == "sent"
+    assert message_send(message_id=message.pk) == "skipped"
+    message.refresh_from_db()
+    assert message.status == S.SENT and message.provider_message_id
+    assert sandbox.ledger()["accepted"] == 2  # the doubtful one and the staff resend, nothing more
+
+
+def test_a_dead_workers_claim_is_flagged_when_the_provider_cannot_be_asked(make_sender, sandbox):
+    sender = make_sender("cloudvno")
+    message = single(sender)
+    Message.objects.filter(pk=message.pk).update(
+        status=S.SENDING, claimed_at=timezone.now() - timedelta(minutes=10), attempts=1
+    )
+    assert message_reconcile(message_id=message.pk) == "unanswerable"
+    message.refresh_from_db()
+    assert message.status == S.UNCONFIRMED  # not resent blindly: it may have gone out
+    assert sandbox.ledger()["accepted"] == 0
+
+
+def test_an_unreachable_provider_leaves_the_message_for_a_later_check(make_sender, sandbox):
+    sandbox.config(ambiguous=1.0)
+    sender = make_sender("plivo")
+    message = single(sender)
+    message_send(message_id=message.pk)
+    type(sender).objects.filter(pk=sender.pk).update(api_base_url=f"http://127.0.0.1:{free_port()}")
+
+    assert message_reconcile(message_id=message.pk) == "retry"
+    message.refresh_from_db()
+    assert message.status == S.UNCONFIRMED and message.checked_at is not None
+
+
+def test_callbacks_kept_for_an_unknown_id_are_applied_by_the_sweep(make_sender, sandbox, client):
+    sandbox.config(ambiguous=1.0)
+    sender = make_sender("plivo")
+    message = single(sender)
+    assert message_send(message_id=message.pk) == "unconfirmed"
+    found = provider_for(sender).find(_outbound(message), timezone.now() - timedelta(minutes=5))
+    assert found is not None
+    # The provider's receipt arrives without our message id: nobody knows yet whose it is.
+    plivo.post_callback(client, sender, provider_message_id=found.provider_message_id, raw_status="delivered")
+    assert MessageEvent.objects.get(provider_message_id=found.provider_message_id, source="callback").applied is False
+
+    sandbox.config(ambiguous=0.0)
+    assert message_reconcile(message_id=message.pk) == "found"
+    message.refresh_from_db()
+    assert message.provider_message_id == found.provider_message_id
+
+    assert sweep()["pending_applied"] == 1
+    message.refresh_from_db()
+    assert message.status == S.DELIVERED
+    assert not MessageEvent.objects.filter(applied=False).exists()
+    assert sandbox.ledger()["accepted"] == 1
