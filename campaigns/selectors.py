@@ -21,7 +21,8 @@ def campaign_summary(*, campaign: Campaign) -> dict:
         "total": total,
         "pending": pending,
         "final": final,
-        "done_percent": round(100 * (total - pending) / total, 1) if total else 0.0,
+        "awaiting_receipt": counts.get(Message.Status.SENT, 0),
+        "done_percent": round(100 * final / total, 1) if total else 0.0,
         "suppressed": campaign.suppressed_count,
     }
 

@@ -215,11 +215,20 @@ def campaign_dispatch(*, campaign_id: int) -> dict:
 
 
 def campaign_complete_if_done(*, campaign_id: int) -> bool:
+    """Complete a sending campaign once every message is final.
+
+    ``sent`` is not final: the delivery receipt is still to come. A ``sent`` message counts as settled only
+    once FINAL_RECONCILE_AFTER_SECONDS have passed and the provider has been asked about it (some carriers
+    never return receipts); it can still move forward after the campaign has completed."""
     counts = campaign_counts(campaign_id=campaign_id)
     if any(counts.get(status, 0) for status in PENDING_STATUSES):
         return False
-    if Message.objects.filter(campaign_id=campaign_id, status__in=PENDING_STATUSES).exists():
+    messages = Message.objects.filter(campaign_id=campaign_id)
+    if messages.filter(status__in=PENDING_STATUSES).exists():
         return False  # counters and rows disagree: trust the rows
+    receipt_due = timezone.now() - timedelta(seconds=settings.FINAL_RECONCILE_AFTER_SECONDS)
+    if messages.filter(status=S.SENT).filter(Q(sent_at__gte=receipt_due) | Q(checked_at__isnull=True)).exists():
+        return False  # delivery receipts are still expected
     now = timezone.now()
     return bool(
         Campaign.objects.filter(pk=campaign_id, status=C.SENDING).update(

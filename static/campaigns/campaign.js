@@ -16,6 +16,8 @@
       const total = panel.querySelector('[data-count="total"]');
       if (total) total.textContent = data.total;
       document.getElementById("campaign-progress").style.width = data.done_percent + "%";
+      document.getElementById("campaign-final").textContent = data.final;
+      document.getElementById("campaign-awaiting").textContent = data.awaiting_receipt;
       if (data.status !== status) { window.location.reload(); return; }
     } catch (e) { /* offline for a moment: try again next tick */ }
   }
