@@ -15,7 +15,7 @@ from messaging.models import PENDING_STATUSES, Message, Sender, Suppression
 from messaging.personalize import contact_context, render, template_errors
 from messaging.providers import provider_for
 from messaging.selectors import campaign_counts
-from messaging.services import _move_many, counters_add
+from messaging.services import counters_add, messages_move
 
 from .models import Campaign, Contact, ContactList, ListMembership, Tag
 
@@ -278,7 +278,7 @@ def campaign_cancel(*, campaign: Campaign) -> int:
         ).update(status=C.CANCELED, updated_at=timezone.now())
         if not changed:
             raise CampaignError("This campaign has already finished.")
-        canceled = _move_many(
+        canceled = messages_move(
             Message.objects.filter(campaign_id=campaign.pk), S.CANCELED, from_statuses=(S.QUEUED, S.ERRORED)
         )
     campaign.status = C.CANCELED

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .models import Message, MessageEvent
-from .services import _apply_pending
+from .services import events_apply_pending
 
 S = Message.Status
 
@@ -64,6 +64,6 @@ def sweep() -> dict:
     applied = 0
     for sender_id, provider_message_id in pending:
         if Message.objects.filter(sender_id=sender_id, provider_message_id=provider_message_id).exists():
-            _apply_pending(sender_id=sender_id, provider_message_id=provider_message_id)
+            events_apply_pending(sender_id=sender_id, provider_message_id=provider_message_id)
             applied += 1
     return {"requeued": len(ids), "reconcile": len(doubtful), "no_receipt": len(no_receipt), "pending_applied": applied}

@@ -12,7 +12,7 @@ from campaigns.models import Campaign
 from campaigns.services import DISPATCH_HORIZON_SECONDS, campaign_dispatch, campaign_launch, campaign_pause
 from messaging.models import Message
 from messaging.selectors import campaign_counts, campaign_counts_exact
-from messaging.services import _move_many
+from messaging.services import messages_move
 
 pytestmark = pytest.mark.django_db
 S = Message.Status
@@ -82,20 +82,20 @@ def test_a_paused_campaign_is_not_dispatched(campaign):
 def test_the_campaign_completes_when_every_message_is_final(campaign, settings):
     messages = Message.objects.filter(campaign=campaign)
     ids = list(messages.order_by("id").values_list("id", flat=True))
-    _move_many(messages.filter(pk__in=ids[:48]), S.DELIVERED, from_statuses=(S.QUEUED,))
-    _move_many(messages.filter(pk=ids[48]), S.SENT, from_statuses=(S.QUEUED,),
+    messages_move(messages.filter(pk__in=ids[:48]), S.DELIVERED, from_statuses=(S.QUEUED,))
+    messages_move(messages.filter(pk=ids[48]), S.SENT, from_statuses=(S.QUEUED,),
                fields={"sent_at": timezone.now()})  # waiting for its receipt
-    _move_many(messages.filter(pk=ids[49]), S.UNCONFIRMED, from_statuses=(S.QUEUED,))
+    messages_move(messages.filter(pk=ids[49]), S.UNCONFIRMED, from_statuses=(S.QUEUED,))
     assert campaign_counts(campaign_id=campaign.pk) == campaign_counts_exact(campaign_id=campaign.pk)
 
     campaign_dispatch(campaign_id=campaign.pk)
     assert Campaign.objects.get(pk=campaign.pk).status == "sending"  # one outcome still unknown
 
-    _move_many(messages.filter(pk=ids[49]), S.FAILED, from_statuses=(S.UNCONFIRMED,))
+    messages_move(messages.filter(pk=ids[49]), S.FAILED, from_statuses=(S.UNCONFIRMED,))
     assert campaign_dispatch(campaign_id=campaign.pk) == {"enqueued": 0}
     assert Campaign.objects.get(pk=campaign.pk).status == "sending"  # a delivery receipt is still expected
 
-    _move_many(messages.filter(pk=ids[48]), S.DELIVERED, from_statuses=(S.SENT,))
+    messages_move(messages.filter(pk=ids[48]), S.DELIVERED, from_statuses=(S.SENT,))
     assert campaign_dispatch(campaign_id=campaign.pk) == {"enqueued": 0}
     campaign.refresh_from_db()
     assert campaign.status == "completed" and campaign.completed_at is not None
@@ -105,9 +105,9 @@ def test_the_campaign_completes_when_every_message_is_final(campaign, settings):
 def test_a_receipt_that_never_comes_stops_holding_the_campaign_once_looked_up(campaign, settings):
     messages = Message.objects.filter(campaign=campaign)
     ids = list(messages.order_by("id").values_list("id", flat=True))
-    _move_many(messages.filter(pk__in=ids[:49]), S.DELIVERED, from_statuses=(S.QUEUED,))
+    messages_move(messages.filter(pk__in=ids[:49]), S.DELIVERED, from_statuses=(S.QUEUED,))
     long_ago = timezone.now() - timedelta(seconds=settings.FINAL_RECONCILE_AFTER_SECONDS + 60)
-    _move_many(messages.filter(pk=ids[49]), S.SENT, from_statuses=(S.QUEUED,), fields={"sent_at": long_ago})
+    messages_move(messages.filter(pk=ids[49]), S.SENT, from_statuses=(S.QUEUED,), fields={"sent_at": long_ago})
 
     campaign_dispatch(campaign_id=campaign.pk)
     assert Campaign.objects.get(pk=campaign.pk).status == "sending"  # the provider has not been asked yet

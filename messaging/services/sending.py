@@ -1,8 +1,6 @@
-"""Writes for messaging: sending, status changes, callbacks, consent.
+"""Sending: claim, pace, personalize, call the provider, record the outcome; circuit breaker and failover.
 
-Every status change goes through ``_move``: a conditional UPDATE that only lets the status move forward,
-with the campaign counters adjusted in the same transaction. Whoever moves a message from ``queued`` (or
-``errored``) to ``sending`` owns its send; nobody else can send it.
+Whoever moves a message from ``queued`` (or ``errored``) to ``sending`` owns its send; nobody else can send it.
 """
 
 from __future__ import annotations
@@ -16,104 +14,33 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import pacing
-from .models import (
-    STATUS_RANK,
-    CampaignCounter,
-    ConsentEvent,
+from .. import pacing
+from ..models import (
     Message,
     MessageEvent,
     Sender,
     SenderPace,
-    Suppression,
 )
-from .personalize import contact_context, render
-from .providers import provider_for
-from .providers.base import (
+from ..personalize import contact_context, render
+from ..providers import provider_for
+from ..providers.base import (
     AmbiguousError,
     ConfigurationError,
     OutboundMessage,
     PermanentError,
     ProviderError,
     SendResult,
-    StatusEvent,
     TransientError,
 )
+from .events import events_apply_pending
+from .status import counters_add, event_record, message_move
 
 logger = logging.getLogger("messaging")
 S = Message.Status
-
-# ----------------------------------------------------------------------------------------------
-# counters
-
-
-def counters_add(*, campaign_id: int | None, deltas: dict[str, int]) -> None:
-    """Add to a campaign's per-status counters. Must run inside the transaction of the change."""
-    if not campaign_id:
-        return
-    table = CampaignCounter._meta.db_table
-    shard = random.randrange(CampaignCounter.SHARDS)
-    with connection.cursor() as cursor:
-        # Always lock counter rows in the same order, so two transactions never wait on each other in a cycle.
-        for status, delta in sorted(deltas.items()):
-            if not delta:
-                continue
-            cursor.execute(
-                f"INSERT INTO {table} (campaign_id, status, shard, count) VALUES (%s, %s, %s, %s) "
-                f"ON CONFLICT (campaign_id, status, shard) DO UPDATE SET count = {table}.count + excluded.count",
-                [campaign_id, status, shard, delta],
-            )
-
-
-def _move(
-    message_id: int,
-    to_status: str,
-    *,
-    from_statuses: tuple[str, ...] | None = None,
-    fields: dict | None = None,
-) -> bool:
-    """Move one message to ``to_status`` if it is currently in ``from_statuses`` (default: any status of a
-    lower rank). Returns True when this call made the change. Runs in the caller's transaction."""
-    if from_statuses is None:
-        rank = STATUS_RANK[to_status]
-        from_statuses = tuple(s for s, r in STATUS_RANK.items() if r < rank)
-    row = (
-        Message.objects.select_for_update()
-        .filter(pk=message_id, status__in=from_statuses)
-        .values_list("status", "campaign_id")
-        .first()
-    )
-    if row is None:
-        return False
-    old_status, campaign_id = row
-    updates = dict(fields or {})
-    updates["status"] = to_status
-    updates["updated_at"] = timezone.now()
-    Message.objects.filter(pk=message_id, status=old_status).update(**updates)
-    counters_add(campaign_id=campaign_id, deltas={old_status: -1, to_status: +1})
-    return True
-
-
-def _move_many(
-    queryset, to_status: str, *, from_statuses: tuple[str, ...], fields: dict | None = None
-) -> int:
-    """Bulk version of _move for one set of messages (all of one campaign or none)."""
-    total = 0
-    updates = dict(fields or {})
-    updates.update(status=to_status, updated_at=timezone.now())
-    for old in from_statuses:
-        by_campaign = {}
-        for campaign_id in queryset.filter(status=old).order_by().values_list("campaign_id", flat=True).distinct():
-            n = queryset.filter(status=old, campaign_id=campaign_id).update(**updates)
-            by_campaign[campaign_id] = n
-        for campaign_id, n in by_campaign.items():
-            counters_add(campaign_id=campaign_id, deltas={old: -n, to_status: n})
-            total += n
-    return total
 
 
 # ----------------------------------------------------------------------------------------------
@@ -162,23 +89,6 @@ def _backoff(attempts: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def _event(message: Message, status: str, *, source=MessageEvent.Source.SEND, code="", text="", raw=None) -> None:
-    MessageEvent.objects.create(
-        sender_id=message.sender_id,
-        message=message,
-        source=source,
-        provider_message_id=message.provider_message_id,
-        dedupe_key=f"{source}:{message.pk}:{message.attempts}:{status}:{timezone.now().timestamp()}",
-        status=status,
-        raw_status=status,
-        error_code=code[:40],
-        error_message=text,
-        occurred_at=timezone.now(),
-        applied=True,
-        payload=raw if isinstance(raw, dict) else {"items": raw} if raw is not None else {},
-    )
-
-
 def send_recorded(*, message: Message, result: SendResult) -> None:
     """The provider accepted the message: record its id and ``sent``, then apply any early callbacks."""
     _record_sent_many(message.sender, [(message, result)])
@@ -192,18 +102,18 @@ def send_failed(*, message: Message, error: ProviderError) -> str:
     text = str(error)[:1000]
     with transaction.atomic():
         if isinstance(error, AmbiguousError):
-            _move(message.pk, S.UNCONFIRMED, from_statuses=(S.SENDING,), fields={"error_message": text})
+            message_move(message.pk, S.UNCONFIRMED, from_statuses=(S.SENDING,), fields={"error_message": text})
             status = S.UNCONFIRMED
         elif isinstance(error, TransientError):
             attempts = message.attempts
             if error.rate_limited:
                 attempts = max(0, attempts - 1)  # being slowed down is not a failed attempt
             if attempts >= settings.SEND_MAX_ATTEMPTS:
-                _move(message.pk, S.FAILED, from_statuses=(S.SENDING,), fields={"error_code": code, "error_message": text})
+                message_move(message.pk, S.FAILED, from_statuses=(S.SENDING,), fields={"error_code": code, "error_message": text})
                 status = S.FAILED
             else:
                 delay = error.retry_after if error.retry_after is not None else _backoff(attempts)
-                _move(
+                message_move(
                     message.pk,
                     S.ERRORED,
                     from_statuses=(S.SENDING,),
@@ -217,9 +127,9 @@ def send_failed(*, message: Message, error: ProviderError) -> str:
                 )
                 status = S.ERRORED
         else:
-            _move(message.pk, S.FAILED, from_statuses=(S.SENDING,), fields={"error_code": code, "error_message": text})
+            message_move(message.pk, S.FAILED, from_statuses=(S.SENDING,), fields={"error_code": code, "error_message": text})
             status = S.FAILED
-        _event(message, status, code=code, text=text)
+        event_record(message, status, code=code, text=text)
     return status
 
 
@@ -259,7 +169,7 @@ def _fail_over(message: Message, backup: Sender, reason: str, *, from_status: st
     note = f"Moved to backup sender {backup.name}: {reason}"[:1000]
     with transaction.atomic():
         if from_status == S.SENDING:  # claimed and refused: back to errored, due now, on the backup
-            moved = _move(
+            moved = message_move(
                 message.pk,
                 S.ERRORED,
                 from_statuses=(S.SENDING,),
@@ -273,7 +183,7 @@ def _fail_over(message: Message, backup: Sender, reason: str, *, from_status: st
                 )
             )
         if moved:
-            _event(message, S.ERRORED, source=MessageEvent.Source.SYSTEM, text=note)
+            event_record(message, S.ERRORED, source=MessageEvent.Source.SYSTEM, text=note)
     return moved
 
 
@@ -397,7 +307,7 @@ class _LeaseExpired(Exception):
 def _release(message: Message, *, at: datetime | None = None) -> str:
     """Give a claimed, surely unsent message back to the queue, due at ``at`` (the attempt does not count)."""
     with transaction.atomic():
-        _move(message.pk, S.ERRORED, from_statuses=(S.SENDING,),
+        message_move(message.pk, S.ERRORED, from_statuses=(S.SENDING,),
               fields={"attempts": max(0, message.attempts - 1), "next_attempt_at": at or timezone.now(),
                       "dispatched_at": None})
     return "deferred"
@@ -568,360 +478,9 @@ def _record_sent_many(sender: Sender, sent: list[tuple[Message, SendResult]]) ->
             ).values_list("provider_message_id", flat=True)
         )
         for provider_message_id in early:
-            _apply_pending(sender_id=sender.pk, provider_message_id=provider_message_id)
+            events_apply_pending(sender_id=sender.pk, provider_message_id=provider_message_id)
 
 
-# ----------------------------------------------------------------------------------------------
-# callbacks and lookups
-
-
-def _apply(message_id: int, event: StatusEvent) -> bool:
-    """Apply one normalized event to one message, forward only. Runs in the caller's transaction."""
-    status = event.status
-    if status not in STATUS_RANK or status == S.RECEIVED:
-        return False  # unknown / queued-only / inbound: stored, not applied to an outbound message
-    current = Message.objects.filter(pk=message_id).values_list("status", "last_sequence").first()
-    if current is None:
-        return False
-    if event.sequence is not None and current[1] is not None and event.sequence <= current[1]:
-        return False
-    fields: dict = {"provider_status": event.raw_status[:40]}
-    if event.sequence is not None:
-        fields["last_sequence"] = event.sequence
-    if event.error_code or event.error_message:
-        fields["error_code"] = event.error_code[:40]
-        fields["error_message"] = event.error_message
-    if status == S.DELIVERED:
-        fields["delivered_at"] = event.occurred_at
-    if status == S.SENT:
-        fields["sent_at"] = event.occurred_at
-    # Callbacks can move a message that is still being sent (sending, unconfirmed) forward.
-    return _move(message_id, status, fields=fields)
-
-
-def _message_for(sender_id: int, event: StatusEvent, hint: int | None) -> int | None:
-    candidates = []
-    if event.our_message_id:
-        candidates.append(event.our_message_id)
-    if hint:
-        candidates.append(hint)
-    for mid in candidates:
-        row = Message.objects.filter(pk=mid, sender_id=sender_id).values_list("pk", "provider_message_id").first()
-        if row and (not row[1] or not event.provider_message_id or row[1] == event.provider_message_id):
-            if not row[1] and event.provider_message_id:
-                Message.objects.filter(pk=mid, provider_message_id="").update(
-                    provider_message_id=event.provider_message_id
-                )
-            return row[0]
-    if event.provider_message_id:
-        return (
-            Message.objects.filter(sender_id=sender_id, provider_message_id=event.provider_message_id)
-            .values_list("pk", flat=True)
-            .first()
-        )
-    return None
-
-
-def events_apply(
-    *,
-    sender: Sender,
-    events: list[StatusEvent],
-    source: str = MessageEvent.Source.CALLBACK,
-    message_hint: int | None = None,
-) -> dict:
-    """Store each event once and move its message forward. Events for a message we cannot identify yet
-    are kept and applied when its provider id is recorded."""
-    counts = {"stored": 0, "duplicate": 0, "applied": 0, "pending": 0}
-    for event in events:
-        if event.direction == "inbound":
-            inbound_record(sender=sender, event=event)
-            counts["stored"] += 1
-            continue
-        with transaction.atomic():
-            message_id = _message_for(sender.pk, event, message_hint)
-            try:
-                with transaction.atomic():
-                    stored = MessageEvent.objects.create(
-                        sender=sender,
-                        message_id=message_id,
-                        source=source,
-                        provider_message_id=event.provider_message_id,
-                        dedupe_key=event.dedupe_key(),
-                        status=event.status,
-                        raw_status=event.raw_status[:60],
-                        error_code=event.error_code[:40],
-                        error_message=event.error_message,
-                        sequence=event.sequence,
-                        occurred_at=event.occurred_at,
-                        applied=message_id is not None,
-                        payload=event.raw if isinstance(event.raw, dict) else {"items": event.raw},
-                    )
-            except IntegrityError:
-                counts["duplicate"] += 1
-                continue
-            counts["stored"] += 1
-            if message_id is None:
-                counts["pending"] += 1
-                continue
-            if _apply(message_id, event):
-                counts["applied"] += 1
-            _opt_out_signal(event=event, stored=stored)
-    return counts
-
-
-def _apply_pending(*, sender_id: int, provider_message_id: str) -> None:
-    pending = list(
-        MessageEvent.objects.filter(
-            sender_id=sender_id, provider_message_id=provider_message_id, applied=False
-        ).order_by("sequence", "occurred_at", "id")
-    )
-    if not pending:
-        return
-    message_id = (
-        Message.objects.filter(sender_id=sender_id, provider_message_id=provider_message_id)
-        .values_list("pk", flat=True)
-        .first()
-    )
-    if message_id is None:
-        return
-    for stored in pending:
-        _apply(message_id, _as_event(stored))
-        MessageEvent.objects.filter(pk=stored.pk).update(applied=True, message_id=message_id)
-
-
-def _as_event(stored: MessageEvent) -> StatusEvent:
-    return StatusEvent(
-        provider_message_id=stored.provider_message_id,
-        status=stored.status,
-        raw_status=stored.raw_status,
-        occurred_at=stored.occurred_at,
-        error_code=stored.error_code,
-        error_message=stored.error_message,
-        sequence=stored.sequence,
-        raw=stored.payload,
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# inbound messages and consent
-
-OPT_OUT_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "opt-out", "revoke"}
-OPT_IN_WORDS = {"start", "unstop", "subscribe", "yes"}
-# Provider error codes that mean "this recipient opted out" (CONTRACTS.md §6).
-OPT_OUT_ERROR_CODES = {"plivo": {"200"}, "bandwidth": {"775"}, "cloudvno": {"unsubscribed"}}
-
-
-def inbound_record(*, sender: Sender, event: StatusEvent) -> Message:
-    """Store a reply (once per provider id) under the number that wrote it, and apply STOP/START keywords."""
-    raw = event.raw if isinstance(event.raw, dict) else {}
-    counterpart = raw.get("From") or raw.get("from") or raw.get("number") or ""
-    phone = _e164(counterpart) if counterpart else ""
-    fields = {"to": phone, "body": event.body, "status": S.RECEIVED, "provider_status": event.raw_status[:40]}
-    if event.provider_message_id:
-        message, created = Message.objects.get_or_create(
-            sender=sender, direction=Message.Direction.INBOUND, provider_message_id=event.provider_message_id,
-            defaults=fields,
-        )
-    else:
-        message, created = Message.objects.create(sender=sender, direction=Message.Direction.INBOUND, **fields), True
-    word = event.body.strip().lower()
-    if created and phone and word in OPT_OUT_WORDS | OPT_IN_WORDS:
-        action = ConsentEvent.Action.OPT_OUT if word in OPT_OUT_WORDS else ConsentEvent.Action.OPT_IN
-        consent_record(phone=phone, action=action, method=ConsentEvent.Method.KEYWORD,
-                       detail=f"replied {event.body.strip()[:20]!r} to {sender.name}")
-    return message
-
-
-def _e164(value: str) -> str:
-    value = str(value).strip()
-    return value if value.startswith("+") else "+" + "".join(ch for ch in value if ch.isdigit())
-
-
-def _opt_out_signal(*, event: StatusEvent, stored: MessageEvent) -> None:
-    codes = OPT_OUT_ERROR_CODES.get(stored.sender.provider, set())
-    opted_out = (event.error_code and event.error_code in codes) or (
-        isinstance(event.raw, dict) and event.raw.get("opted_out") is True
-    )
-    if not opted_out or stored.message_id is None:
-        return
-    phone = Message.objects.filter(pk=stored.message_id).values_list("to", flat=True).first()
-    if phone:
-        consent_record(
-            phone=phone,
-            action=ConsentEvent.Action.OPT_OUT,
-            method=ConsentEvent.Method.PROVIDER,
-            detail=f"{stored.sender.provider} reported opt-out (code {event.error_code or 'opted_out'})",
-        )
-
-
-def _contact_model():
-    # The contact model by the foreign key that names it: messaging never imports campaigns code.
-    return Message._meta.get_field("contact").related_model
-
-
-def _consent_state_set(*, phones: list[str], opted_out: bool) -> None:
-    """The one place a number's current consent state is written: Suppression, mirrored on its contact."""
-    now = timezone.now()
-    Suppression.objects.bulk_create(
-        [Suppression(phone=p, opted_out=opted_out, updated_at=now) for p in phones],
-        update_conflicts=True,
-        unique_fields=["phone"],
-        update_fields=["opted_out", "updated_at"],
-        batch_size=500,
-    )
-    contacts = _contact_model().objects
-    for start in range(0, len(phones), 500):
-        contacts.filter(phone__in=phones[start:start + 500]).exclude(opted_out=opted_out).update(
-            opted_out=opted_out, updated_at=now
-        )
-
-
-def consent_record(
-    *, phone: str, action: str, method: str, detail: str = "", user=None, undoes: ConsentEvent | None = None
-) -> ConsentEvent:
-    """Append to the consent ledger and update the number's current state (Suppression and contact)."""
-    with transaction.atomic():
-        entry = ConsentEvent.objects.create(
-            phone=phone, action=action, method=method, detail=detail[:200], created_by=user, undoes=undoes
-        )
-        _consent_state_set(phones=[phone], opted_out=action == ConsentEvent.Action.OPT_OUT)
-    return entry
-
-
-def consent_import(
-    *, phones: list[str], action: str = ConsentEvent.Action.OPT_OUT, method: str = ConsentEvent.Method.IMPORT,
-    detail: str = "", user=None
-) -> dict:
-    """Record many E.164 numbers at once (a suppression list). Only numbers whose state changes get a ledger
-    entry; returns ``{"changed": n, "unchanged": n}``."""
-    opted_out = action == ConsentEvent.Action.OPT_OUT
-    phones = list(dict.fromkeys(phones))
-    with transaction.atomic():
-        already = set()
-        for start in range(0, len(phones), 500):
-            already.update(
-                Suppression.objects.filter(phone__in=phones[start:start + 500], opted_out=opted_out).values_list(
-                    "phone", flat=True
-                )
-            )
-        changed = [p for p in phones if p not in already]
-        ConsentEvent.objects.bulk_create(
-            [ConsentEvent(phone=p, action=action, method=method, detail=detail[:200], created_by=user)
-             for p in changed],
-            batch_size=500,
-        )
-        _consent_state_set(phones=changed, opted_out=opted_out)
-    return {"changed": len(changed), "unchanged": len(phones) - len(changed)}
-
-
-def consent_undo(*, event: ConsentEvent, user=None) -> ConsentEvent:
-    """Undo a ledger entry with an entry of its own (the history is never edited)."""
-    opposite = (
-        ConsentEvent.Action.OPT_IN if event.action == ConsentEvent.Action.OPT_OUT else ConsentEvent.Action.OPT_OUT
-    )
-    return consent_record(
-        phone=event.phone,
-        action=opposite,
-        method=ConsentEvent.Method.STAFF,
-        detail=f"undo of entry #{event.pk}",
-        user=user,
-        undoes=event,
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# reconciliation of ambiguous outcomes and stale rows
-
-
-def message_reconcile(*, message_id: int) -> str:
-    """Ask the provider about a message whose outcome we don't know and record the truth.
-
-    - ``unconfirmed`` (ambiguous send) or ``sending`` long after its claim (worker died): found -> its
-      status is recorded; surely unknown to the provider -> ``errored`` so it is sent again; the provider
-      cannot be asked -> left ``unconfirmed``, flagged for staff, who may resend it.
-    - ``sent`` with no final status after FINAL_RECONCILE_AFTER_SECONDS: its current status is looked up.
-    """
-    message = Message.objects.select_related("sender").filter(pk=message_id).first()
-    if message is None or message.status not in (S.UNCONFIRMED, S.SENDING, S.SENT):
-        return "skipped"
-    lease_over = timezone.now() - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
-    if message.status == S.SENDING and message.claimed_at and message.claimed_at > lease_over:
-        return "skipped"  # its sender may still be working on it
-    Message.objects.filter(pk=message.pk).update(checked_at=timezone.now())
-    provider = provider_for(message.sender)
-    if message.status == S.SENT:
-        if not (message.provider_message_id and provider.supports_lookup):
-            return "unanswerable"
-        try:
-            event = provider.lookup(message.provider_message_id)
-        except ProviderError as exc:
-            logger.warning("lookup of message %s failed: %s", message.pk, exc)
-            return "retry"
-        if event is not None:
-            events_apply(sender=message.sender, events=[event], source=MessageEvent.Source.LOOKUP,
-                         message_hint=message.pk)
-        return "checked"
-    since = (message.claimed_at or message.created_at) - timedelta(minutes=5)
-    try:
-        if message.provider_message_id and provider.supports_lookup:
-            event = provider.lookup(message.provider_message_id)
-        else:
-            event = provider.find(_outbound(message), since)
-    except NotImplementedError:
-        with transaction.atomic():
-            _move(message.pk, S.UNCONFIRMED, from_statuses=(S.SENDING,), fields={})
-            Message.objects.filter(pk=message.pk).update(
-                error_message="Outcome unknown and the provider cannot be asked: check and resend if needed."
-            )
-        return "unanswerable"
-    except ProviderError as exc:
-        logger.warning("reconcile of message %s failed: %s", message.pk, exc)
-        return "retry"
-    if event is None:
-        with transaction.atomic():
-            moved = _move(
-                message.pk,
-                S.ERRORED,
-                from_statuses=(S.UNCONFIRMED, S.SENDING),
-                fields={"next_attempt_at": timezone.now(), "dispatched_at": None,
-                        "error_message": "The provider never received it; sending again."},
-            )
-        return "resend" if moved else "skipped"
-    with transaction.atomic():
-        if event.provider_message_id:
-            Message.objects.filter(pk=message.pk, provider_message_id="").update(
-                provider_message_id=event.provider_message_id
-            )
-        status = event.status if STATUS_RANK.get(event.status, 0) >= STATUS_RANK[S.SENT] else S.SENT
-        if status == S.RECEIVED:
-            status = S.SENT
-        _move(message.pk, status, from_statuses=(S.UNCONFIRMED, S.SENDING),
-              fields={"sent_at": message.sent_at or timezone.now(), "provider_status": event.raw_status[:40],
-                      "error_message": ""})
-        _event(message, status, source=MessageEvent.Source.LOOKUP, raw=event.raw)
-    return "found"
-
-
-def message_confirm_sent(*, message_id: int) -> bool:
-    """Staff checked with the provider that an unconfirmed message went out: record it as sent."""
-    with transaction.atomic():
-        return _move(message_id, S.SENT, from_statuses=(S.UNCONFIRMED,),
-                     fields={"sent_at": timezone.now(), "error_message": "Confirmed as sent by staff."})
-
-
-def message_resend(*, message_id: int) -> bool:
-    """Staff decided an unconfirmed message was not received: allow it to be sent again."""
-    with transaction.atomic():
-        return _move(
-            message_id,
-            S.ERRORED,
-            from_statuses=(S.UNCONFIRMED,),
-            fields={"next_attempt_at": timezone.now(), "dispatched_at": None, "error_message": "Resent by staff."},
-        )
-
-
-def stale_since(seconds: int) -> datetime:
-    return timezone.now() - timedelta(seconds=seconds)
 
 
 def message_create(*, sender: Sender, to: str, body: str, media_urls: list[str] | None = None, contact=None) -> Message:
@@ -939,6 +498,6 @@ def message_create(*, sender: Sender, to: str, body: str, media_urls: list[str] 
 
 
 def _enqueue_send(ids: list[int]) -> None:
-    from .tasks import send_batch
+    from ..tasks import send_batch
 
     send_batch.delay(ids)

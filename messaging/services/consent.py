@@ -1,0 +1,94 @@
+"""The consent ledger: append-only history by phone number, with the current state kept in Suppression."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import (
+    ConsentEvent,
+    Message,
+    Suppression,
+)
+
+logger = logging.getLogger("messaging")
+S = Message.Status
+
+
+def _contact_model():
+    # The contact model by the foreign key that names it: messaging never imports campaigns code.
+    return Message._meta.get_field("contact").related_model
+
+
+def _consent_state_set(*, phones: list[str], opted_out: bool) -> None:
+    """The one place a number's current consent state is written: Suppression, mirrored on its contact."""
+    now = timezone.now()
+    Suppression.objects.bulk_create(
+        [Suppression(phone=p, opted_out=opted_out, updated_at=now) for p in phones],
+        update_conflicts=True,
+        unique_fields=["phone"],
+        update_fields=["opted_out", "updated_at"],
+        batch_size=500,
+    )
+    contacts = _contact_model().objects
+    for start in range(0, len(phones), 500):
+        contacts.filter(phone__in=phones[start:start + 500]).exclude(opted_out=opted_out).update(
+            opted_out=opted_out, updated_at=now
+        )
+
+
+def consent_record(
+    *, phone: str, action: str, method: str, detail: str = "", user=None, undoes: ConsentEvent | None = None
+) -> ConsentEvent:
+    """Append to the consent ledger and update the number's current state (Suppression and contact)."""
+    with transaction.atomic():
+        entry = ConsentEvent.objects.create(
+            phone=phone, action=action, method=method, detail=detail[:200], created_by=user, undoes=undoes
+        )
+        _consent_state_set(phones=[phone], opted_out=action == ConsentEvent.Action.OPT_OUT)
+    return entry
+
+
+def consent_import(
+    *, phones: list[str], action: str = ConsentEvent.Action.OPT_OUT, method: str = ConsentEvent.Method.IMPORT,
+    detail: str = "", user=None
+) -> dict:
+    """Record many E.164 numbers at once (a suppression list). Only numbers whose state changes get a ledger
+    entry; returns ``{"changed": n, "unchanged": n}``."""
+    opted_out = action == ConsentEvent.Action.OPT_OUT
+    phones = list(dict.fromkeys(phones))
+    with transaction.atomic():
+        already = set()
+        for start in range(0, len(phones), 500):
+            already.update(
+                Suppression.objects.filter(phone__in=phones[start:start + 500], opted_out=opted_out).values_list(
+                    "phone", flat=True
+                )
+            )
+        changed = [p for p in phones if p not in already]
+        ConsentEvent.objects.bulk_create(
+            [ConsentEvent(phone=p, action=action, method=method, detail=detail[:200], created_by=user)
+             for p in changed],
+            batch_size=500,
+        )
+        _consent_state_set(phones=changed, opted_out=opted_out)
+    return {"changed": len(changed), "unchanged": len(phones) - len(changed)}
+
+
+def consent_undo(*, event: ConsentEvent, user=None) -> ConsentEvent:
+    """Undo a ledger entry with an entry of its own (the history is never edited)."""
+    opposite = (
+        ConsentEvent.Action.OPT_IN if event.action == ConsentEvent.Action.OPT_OUT else ConsentEvent.Action.OPT_OUT
+    )
+    return consent_record(
+        phone=event.phone,
+        action=opposite,
+        method=ConsentEvent.Method.STAFF,
+        detail=f"undo of entry #{event.pk}",
+        user=user,
+        undoes=event,
+    )
+
+

@@ -1,0 +1,123 @@
+"""Reconciliation: settling messages whose outcome we do not know, by asking the provider or by staff."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import (
+    STATUS_RANK,
+    Message,
+    MessageEvent,
+)
+from ..providers import provider_for
+from ..providers.base import (
+    ProviderError,
+)
+from .events import events_apply
+from .sending import _outbound
+from .status import event_record, message_move
+
+logger = logging.getLogger("messaging")
+S = Message.Status
+
+
+# ----------------------------------------------------------------------------------------------
+# reconciliation of ambiguous outcomes and stale rows
+
+
+def message_reconcile(*, message_id: int) -> str:
+    """Ask the provider about a message whose outcome we don't know and record the truth.
+
+    - ``unconfirmed`` (ambiguous send) or ``sending`` long after its claim (worker died): found -> its
+      status is recorded; surely unknown to the provider -> ``errored`` so it is sent again; the provider
+      cannot be asked -> left ``unconfirmed``, flagged for staff, who may resend it.
+    - ``sent`` with no final status after FINAL_RECONCILE_AFTER_SECONDS: its current status is looked up.
+    """
+    message = Message.objects.select_related("sender").filter(pk=message_id).first()
+    if message is None or message.status not in (S.UNCONFIRMED, S.SENDING, S.SENT):
+        return "skipped"
+    lease_over = timezone.now() - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
+    if message.status == S.SENDING and message.claimed_at and message.claimed_at > lease_over:
+        return "skipped"  # its sender may still be working on it
+    Message.objects.filter(pk=message.pk).update(checked_at=timezone.now())
+    provider = provider_for(message.sender)
+    if message.status == S.SENT:
+        if not (message.provider_message_id and provider.supports_lookup):
+            return "unanswerable"
+        try:
+            event = provider.lookup(message.provider_message_id)
+        except ProviderError as exc:
+            logger.warning("lookup of message %s failed: %s", message.pk, exc)
+            return "retry"
+        if event is not None:
+            events_apply(sender=message.sender, events=[event], source=MessageEvent.Source.LOOKUP,
+                         message_hint=message.pk)
+        return "checked"
+    since = (message.claimed_at or message.created_at) - timedelta(minutes=5)
+    try:
+        if message.provider_message_id and provider.supports_lookup:
+            event = provider.lookup(message.provider_message_id)
+        else:
+            event = provider.find(_outbound(message), since)
+    except NotImplementedError:
+        with transaction.atomic():
+            message_move(message.pk, S.UNCONFIRMED, from_statuses=(S.SENDING,), fields={})
+            Message.objects.filter(pk=message.pk).update(
+                error_message="Outcome unknown and the provider cannot be asked: check and resend if needed."
+            )
+        return "unanswerable"
+    except ProviderError as exc:
+        logger.warning("reconcile of message %s failed: %s", message.pk, exc)
+        return "retry"
+    if event is None:
+        with transaction.atomic():
+            moved = message_move(
+                message.pk,
+                S.ERRORED,
+                from_statuses=(S.UNCONFIRMED, S.SENDING),
+                fields={"next_attempt_at": timezone.now(), "dispatched_at": None,
+                        "error_message": "The provider never received it; sending again."},
+            )
+        return "resend" if moved else "skipped"
+    with transaction.atomic():
+        if event.provider_message_id:
+            Message.objects.filter(pk=message.pk, provider_message_id="").update(
+                provider_message_id=event.provider_message_id
+            )
+        status = event.status if STATUS_RANK.get(event.status, 0) >= STATUS_RANK[S.SENT] else S.SENT
+        if status == S.RECEIVED:
+            status = S.SENT
+        message_move(message.pk, status, from_statuses=(S.UNCONFIRMED, S.SENDING),
+              fields={"sent_at": message.sent_at or timezone.now(), "provider_status": event.raw_status[:40],
+                      "error_message": ""})
+        event_record(message, status, source=MessageEvent.Source.LOOKUP, raw=event.raw)
+    return "found"
+
+
+def message_confirm_sent(*, message_id: int) -> bool:
+    """Staff checked with the provider that an unconfirmed message went out: record it as sent."""
+    with transaction.atomic():
+        return message_move(message_id, S.SENT, from_statuses=(S.UNCONFIRMED,),
+                     fields={"sent_at": timezone.now(), "error_message": "Confirmed as sent by staff."})
+
+
+def message_resend(*, message_id: int) -> bool:
+    """Staff decided an unconfirmed message was not received: allow it to be sent again."""
+    with transaction.atomic():
+        return message_move(
+            message_id,
+            S.ERRORED,
+            from_statuses=(S.UNCONFIRMED,),
+            fields={"next_attempt_at": timezone.now(), "dispatched_at": None, "error_message": "Resent by staff."},
+        )
+
+
+def stale_since(seconds: int) -> datetime:
+    return timezone.now() - timedelta(seconds=seconds)
+
+
