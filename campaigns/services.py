@@ -83,7 +83,8 @@ def _fan_out(*, campaign: Campaign, round_: int = 0) -> int:
         ON CONFLICT DO NOTHING
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [campaign.sender_id, campaign.pk, round_, "[]", now, now, campaign.pk])
+        stamp = connection.ops.adapt_datetimefield_value(now)  # stored exactly as the ORM stores it
+        cursor.execute(sql, [campaign.sender_id, campaign.pk, round_, "[]", stamp, stamp, campaign.pk])
         return max(cursor.rowcount, 0)
 
 
@@ -310,7 +311,8 @@ def campaign_resend_failed(*, campaign: Campaign) -> int:
             ON CONFLICT DO NOTHING
         """
         with connection.cursor() as cursor:
-            cursor.execute(sql, [campaign.sender_id, campaign.pk, new_round, "[]", now, now, campaign.pk])
+            stamp = connection.ops.adapt_datetimefield_value(now)
+            cursor.execute(sql, [campaign.sender_id, campaign.pk, new_round, "[]", stamp, stamp, campaign.pk])
             created = max(cursor.rowcount, 0)
         if not created:
             return 0

@@ -138,8 +138,10 @@ def events_apply_pending(*, sender_id: int, provider_message_id: str) -> None:
     if message_id is None:
         return
     for stored in pending:
-        _apply(message_id, _as_event(stored))
-        MessageEvent.objects.filter(pk=stored.pk).update(applied=True, message_id=message_id)
+        with transaction.atomic():
+            # Marking it applied is the claim: two sweeps never apply the same stored event twice.
+            if MessageEvent.objects.filter(pk=stored.pk, applied=False).update(applied=True, message_id=message_id):
+                _apply(message_id, _as_event(stored))
 
 
 def _as_event(stored: MessageEvent) -> StatusEvent:

@@ -14,14 +14,14 @@ from ..models import (
     Message,
     MessageEvent,
 )
+from ..providers import base as _base
 from ..providers import provider_for
-from ..providers.base import (
-    ProviderError,
-)
+from ..providers.base import ProviderError
 from .events import events_apply
 from .sending import _outbound
 from .status import event_record, message_move
 
+LookupInconclusiveError = getattr(_base, "LookupInconclusiveError", type("LookupInconclusiveError", (ProviderError,), {}))
 logger = logging.getLogger("messaging")
 S = Message.Status
 
@@ -35,15 +35,20 @@ def message_reconcile(*, message_id: int) -> str:
 
     - ``unconfirmed`` (ambiguous send) or ``sending`` long after its claim (worker died): found -> its
       status is recorded; surely unknown to the provider -> ``errored`` so it is sent again; the provider
-      cannot be asked -> left ``unconfirmed``, flagged for staff, who may resend it.
+      cannot be asked, or its answer does not settle it -> ``unconfirmed``, flagged for staff, who may resend.
     - ``sent`` with no final status after FINAL_RECONCILE_AFTER_SECONDS: its current status is looked up.
+
+    Every change is conditional on the row still being exactly as observed here (status, claim time and
+    attempt count): if the message was claimed again meanwhile, this answer is about an older attempt and
+    changes nothing.
     """
     message = Message.objects.select_related("sender").filter(pk=message_id).first()
     if message is None or message.status not in (S.UNCONFIRMED, S.SENDING, S.SENT):
         return "skipped"
     lease_over = timezone.now() - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
-    if message.status == S.SENDING and message.claimed_at and message.claimed_at > lease_over:
+    if message.status == S.SENDING and (message.claimed_at is None or message.claimed_at > lease_over):
         return "skipped"  # its sender may still be working on it
+    observed = {"claimed_at": message.claimed_at, "attempts": message.attempts}
     Message.objects.filter(pk=message.pk).update(checked_at=timezone.now())
     provider = provider_for(message.sender)
     if message.status == S.SENT:
@@ -58,17 +63,27 @@ def message_reconcile(*, message_id: int) -> str:
             events_apply(sender=message.sender, events=[event], source=MessageEvent.Source.LOOKUP,
                          message_hint=message.pk)
         return "checked"
-    since = (message.claimed_at or message.created_at) - timedelta(minutes=5)
+
+    def move(to_status: str, fields: dict) -> bool:
+        return message_move(message.pk, to_status, from_statuses=(message.status,), fields=fields, where=observed)
+
+    # Every attempt of this message happened after it was created: look that far back.
+    since = message.created_at - timedelta(minutes=1)
     try:
         if message.provider_message_id and provider.supports_lookup:
             event = provider.lookup(message.provider_message_id)
         else:
             event = provider.find(_outbound(message), since)
-    except NotImplementedError:
+    except (NotImplementedError, LookupInconclusiveError) as exc:
+        why = (
+            "the provider cannot be asked" if isinstance(exc, NotImplementedError)
+            else f"the provider's answer does not settle it ({exc})"
+        )
         with transaction.atomic():
-            message_move(message.pk, S.UNCONFIRMED, from_statuses=(S.SENDING,), fields={})
-            Message.objects.filter(pk=message.pk).update(
-                error_message="Outcome unknown and the provider cannot be asked: check and resend if needed."
+            if message.status == S.SENDING:
+                move(S.UNCONFIRMED, {})
+            Message.objects.filter(pk=message.pk, status=S.UNCONFIRMED).update(
+                error_message=f"Outcome unknown and {why}: check with the provider, then confirm or resend."[:1000]
             )
         return "unanswerable"
     except ProviderError as exc:
@@ -76,25 +91,19 @@ def message_reconcile(*, message_id: int) -> str:
         return "retry"
     if event is None:
         with transaction.atomic():
-            moved = message_move(
-                message.pk,
-                S.ERRORED,
-                from_statuses=(S.UNCONFIRMED, S.SENDING),
-                fields={"next_attempt_at": timezone.now(), "dispatched_at": None,
-                        "error_message": "The provider never received it; sending again."},
-            )
+            moved = move(S.ERRORED, {"next_attempt_at": timezone.now(), "dispatched_at": None,
+                                     "error_message": "The provider never received it; sending again."})
         return "resend" if moved else "skipped"
     with transaction.atomic():
-        if event.provider_message_id:
-            Message.objects.filter(pk=message.pk, provider_message_id="").update(
-                provider_message_id=event.provider_message_id
-            )
         status = event.status if STATUS_RANK.get(event.status, 0) >= STATUS_RANK[S.SENT] else S.SENT
         if status == S.RECEIVED:
             status = S.SENT
-        message_move(message.pk, status, from_statuses=(S.UNCONFIRMED, S.SENDING),
-              fields={"sent_at": message.sent_at or timezone.now(), "provider_status": event.raw_status[:40],
-                      "error_message": ""})
+        fields = {"sent_at": message.sent_at or timezone.now(), "provider_status": event.raw_status[:40],
+                  "error_message": ""}
+        if event.provider_message_id and not message.provider_message_id:
+            fields["provider_message_id"] = event.provider_message_id
+        if not move(status, fields):
+            return "skipped"
         event_record(message, status, source=MessageEvent.Source.LOOKUP, raw=event.raw)
     return "found"
 
@@ -107,7 +116,13 @@ def message_confirm_sent(*, message_id: int) -> bool:
 
 
 def message_resend(*, message_id: int) -> bool:
-    """Staff decided an unconfirmed message was not received: allow it to be sent again."""
+    """Staff decided an unconfirmed message was not received: allow it to be sent again. A message of a
+    campaign that is no longer sending (canceled) is not resent."""
+    campaign_status = (
+        Message.objects.filter(pk=message_id, campaign__isnull=False).values_list("campaign__status", flat=True).first()
+    )
+    if campaign_status not in (None, "sending", "paused"):
+        return False
     with transaction.atomic():
         return message_move(
             message_id,

@@ -24,6 +24,7 @@ from ..models import (
     MessageEvent,
     Sender,
     SenderPace,
+    Suppression,
 )
 from ..personalize import contact_context, render
 from ..providers import provider_for
@@ -52,11 +53,13 @@ def callback_url(*, sender: Sender, message_id: int | None = None) -> str:
     return f"{base}?m={message_id}" if message_id else base
 
 
-def _claim(message_id: int) -> bool:
+def _claim(message_id: int, *, sender_id: int) -> bool:
     """Move queued/errored -> sending. Only the caller that gets True may send the message.
 
-    A message of a campaign that is not sending (paused, canceled) is never claimed."""
-    return bool(_claim_many([message_id]))
+    A message of a campaign that is not sending (paused, canceled), a message moved to another sender
+    meanwhile, and a message to a number that has opted out are never claimed."""
+    claimed, _at = _claim_many([message_id], sender_id=sender_id)
+    return bool(claimed)
 
 
 def _outbound(message: Message) -> OutboundMessage:
@@ -174,7 +177,7 @@ def _fail_over(message: Message, backup: Sender, reason: str, *, from_status: st
                 S.ERRORED,
                 from_statuses=(S.SENDING,),
                 fields={"sender_id": backup.pk, "next_attempt_at": timezone.now(), "dispatched_at": None,
-                        "provider_message_id": "", "error_message": note},
+                        "provider_message_id": "", "error_message": note, "attempts": 0},
             )
         else:  # not claimed yet: only the sender changes
             moved = bool(
@@ -208,7 +211,7 @@ def message_send(*, message_id: int, pace: bool = True) -> str:
     sender = message.sender
     if pace:
         pacing.wait_for_slot(sender.pk, sender.mps)
-    if not _claim(message_id):
+    if not _claim(message_id, sender_id=sender.pk):
         return "skipped"
     message = Message.objects.select_related("sender", "campaign", "contact").get(pk=message_id)
     try:
@@ -317,8 +320,9 @@ def _send_batch(sender: Sender, message_ids: list[int]) -> list[str]:
     if _circuit_open_until(sender.pk):
         # The provider is failing: each message fails over to its backup or waits (per-message path).
         return [message_send(message_id=mid) for mid in message_ids]
-    claimed = _claim_many(message_ids)
-    deadline = time.time() + send_lease_seconds()
+    claimed, claimed_at = _claim_many(message_ids, sender_id=sender.pk)
+    # The lease runs from the claim time written in the rows (the reconciler's reference), not from now.
+    deadline = claimed_at.timestamp() + send_lease_seconds()
     words = ["skipped"] * (len(message_ids) - len(claimed))
     messages = list(
         Message.objects.select_related("sender", "campaign", "contact").filter(pk__in=claimed).order_by("id")
@@ -393,40 +397,59 @@ def _send_batch(sender: Sender, message_ids: list[int]) -> list[str]:
     return words
 
 
-def _claim_many(message_ids: list[int]) -> list[int]:
-    """``_claim`` for many messages in one statement per previous status. Returns the ids now ours."""
+def _claim_many(message_ids: list[int], *, sender_id: int) -> tuple[list[int], datetime]:
+    """``_claim`` for many messages of one sender, one statement per previous status. Returns the ids now
+    ours and the claim time written in their rows. Messages to numbers that opted out after they were
+    queued are canceled here instead: an opt-out always wins over a pending send."""
+    now = timezone.now()
     if not message_ids:
-        return []
+        return [], now
     table = Message._meta.db_table
     campaign_table = Message._meta.get_field("campaign").related_model._meta.db_table
-    now = timezone.now()
+    suppression_table = Suppression._meta.db_table
     placeholders = ", ".join(["%s"] * len(message_ids))
     claimed: list[int] = []
     with transaction.atomic(), connection.cursor() as cursor:
+        now = timezone.now()  # inside the transaction: after any wait for SQLite's write lock
+        stamp = connection.ops.adapt_datetimefield_value(now)  # stored exactly as the ORM stores it
         for old in (S.QUEUED, S.ERRORED):
             cursor.execute(
-                f"""UPDATE {table} SET status = %s, claimed_at = %s, updated_at = %s, attempts = attempts + 1
+                f"""UPDATE {table} SET status = %s, updated_at = %s, error_message = %s
                     WHERE id IN ({placeholders}) AND status = %s
+                      AND EXISTS (SELECT 1 FROM {suppression_table} s WHERE s.phone = {table}."to" AND s.opted_out)
+                    RETURNING id, campaign_id""",
+                [S.CANCELED, stamp, "Not sent: the number opted out before its turn.", *message_ids, old],
+            )
+            _count_moves(cursor.fetchall(), old, S.CANCELED)
+            cursor.execute(
+                f"""UPDATE {table} SET status = %s, claimed_at = %s, updated_at = %s, attempts = attempts + 1
+                    WHERE id IN ({placeholders}) AND status = %s AND sender_id = %s
                       AND (next_attempt_at IS NULL OR next_attempt_at <= %s)
                       AND (campaign_id IS NULL OR EXISTS (SELECT 1 FROM {campaign_table} c
                            WHERE c.id = {table}.campaign_id AND c.status = 'sending'))
                     RETURNING id, campaign_id""",
-                [S.SENDING, now, now, *message_ids, old, now],
+                [S.SENDING, stamp, stamp, *message_ids, old, sender_id, stamp],
             )
             rows = cursor.fetchall()
-            per_campaign: dict = {}
-            for mid, campaign_id in rows:
-                claimed.append(mid)
-                per_campaign[campaign_id] = per_campaign.get(campaign_id, 0) + 1
-            for campaign_id, n in per_campaign.items():
-                counters_add(campaign_id=campaign_id, deltas={old: -n, S.SENDING: n})
-    return claimed
+            claimed.extend(mid for mid, _campaign_id in rows)
+            _count_moves(rows, old, S.SENDING)
+    return claimed, now
+
+
+def _count_moves(rows: list[tuple[int, int | None]], old: str, new: str) -> None:
+    """Counters for rows (id, campaign_id) just moved from ``old`` to ``new``, in the caller's transaction."""
+    per_campaign: dict = {}
+    for _mid, campaign_id in rows:
+        per_campaign[campaign_id] = per_campaign.get(campaign_id, 0) + 1
+    for campaign_id, n in per_campaign.items():
+        counters_add(campaign_id=campaign_id, deltas={old: -n, new: n})
 
 
 def _record_sent_many(sender: Sender, sent: list[tuple[Message, SendResult]]) -> None:
     """``send_recorded`` for many messages in a few set-based statements."""
     table = Message._meta.db_table
     now = timezone.now()
+    stamp = connection.ops.adapt_datetimefield_value(now)
     values = ", ".join(["(%s, %s)"] * len(sent))
     params: list = []
     for message, result in sent:
@@ -440,7 +463,7 @@ def _record_sent_many(sender: Sender, sent: list[tuple[Message, SendResult]]) ->
                            error_code = '', error_message = ''
                     FROM v WHERE {table}.id = v.id AND {table}.status = %s
                     RETURNING {table}.id, {table}.campaign_id""",
-                [*params, S.SENT, now, now, old],
+                [*params, S.SENT, stamp, stamp, old],
             )
             for _mid, campaign_id in cursor.fetchall():
                 per_campaign.setdefault((campaign_id, old), 0)
@@ -452,7 +475,7 @@ def _record_sent_many(sender: Sender, sent: list[tuple[Message, SendResult]]) ->
             f"""WITH v(id, pid) AS (VALUES {values})
                 UPDATE {table} SET provider_message_id = v.pid, sent_at = COALESCE({table}.sent_at, %s)
                 FROM v WHERE {table}.id = v.id AND {table}.provider_message_id = ''""",
-            [*params, now],
+            [*params, stamp],
         )
         MessageEvent.objects.bulk_create(
             [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import random
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import (
@@ -48,47 +48,50 @@ def message_move(
     *,
     from_statuses: tuple[str, ...] | None = None,
     fields: dict | None = None,
+    where: dict | None = None,
 ) -> bool:
     """Move one message to ``to_status`` if it is currently in ``from_statuses`` (default: any status of a
-    lower rank). Returns True when this call made the change. Runs in the caller's transaction."""
+    lower rank) and matches ``where`` (extra field conditions, e.g. the claim a caller observed). Returns True
+    when this call made the change; the counters move in the same transaction."""
     if from_statuses is None:
         rank = STATUS_RANK[to_status]
         from_statuses = tuple(s for s, r in STATUS_RANK.items() if r < rank)
-    row = (
-        Message.objects.select_for_update()
-        .filter(pk=message_id, status__in=from_statuses)
-        .values_list("status", "campaign_id")
-        .first()
-    )
-    if row is None:
-        return False
-    old_status, campaign_id = row
-    updates = dict(fields or {})
-    updates["status"] = to_status
-    updates["updated_at"] = timezone.now()
-    Message.objects.filter(pk=message_id, status=old_status).update(**updates)
-    counters_add(campaign_id=campaign_id, deltas={old_status: -1, to_status: +1})
+    with transaction.atomic():
+        row = (
+            Message.objects.select_for_update()
+            .filter(pk=message_id, status__in=from_statuses, **(where or {}))
+            .values_list("status", "campaign_id")
+            .first()
+        )
+        if row is None:
+            return False
+        old_status, campaign_id = row
+        updates = dict(fields or {})
+        updates["status"] = to_status
+        updates["updated_at"] = timezone.now()
+        if not Message.objects.filter(pk=message_id, status=old_status, **(where or {})).update(**updates):
+            return False  # changed under us (SQLite has no row locks): nothing moved, nothing counted
+        counters_add(campaign_id=campaign_id, deltas={old_status: -1, to_status: +1})
     return True
 
 
 def messages_move(
     queryset, to_status: str, *, from_statuses: tuple[str, ...], fields: dict | None = None
 ) -> int:
-    """Bulk version of message_move for one set of messages (all of one campaign or none)."""
+    """Bulk version of message_move for a set of messages; counters per campaign in the same transaction."""
     total = 0
     updates = dict(fields or {})
     updates.update(status=to_status, updated_at=timezone.now())
-    for old in from_statuses:
-        by_campaign = {}
-        for campaign_id in queryset.filter(status=old).order_by().values_list("campaign_id", flat=True).distinct():
-            n = queryset.filter(status=old, campaign_id=campaign_id).update(**updates)
-            by_campaign[campaign_id] = n
-        for campaign_id, n in by_campaign.items():
-            counters_add(campaign_id=campaign_id, deltas={old: -n, to_status: n})
-            total += n
+    with transaction.atomic():
+        for old in from_statuses:
+            by_campaign = {}
+            for campaign_id in queryset.filter(status=old).order_by().values_list("campaign_id", flat=True).distinct():
+                n = queryset.filter(status=old, campaign_id=campaign_id).update(**updates)
+                by_campaign[campaign_id] = n
+            for campaign_id, n in by_campaign.items():
+                counters_add(campaign_id=campaign_id, deltas={old: -n, to_status: n})
+                total += n
     return total
-
-
 
 
 def event_record(message: Message, status: str, *, source=MessageEvent.Source.SEND, code="", text="", raw=None) -> None:

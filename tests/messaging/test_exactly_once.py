@@ -1,0 +1,131 @@
+"""Races the delivery engine must win: a stale reconciler answer, a failover under a batch, an opt-out while
+a message waits, sweeps outside any transaction. Our database is real (committed, shared by threads);
+provider HTTP goes to the emulator; nothing starts a worker."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from messaging.maintenance import sweep
+from messaging.models import Message, MessageEvent
+from messaging.selectors import campaign_counts, campaign_counts_exact
+from messaging.services import _claim, consent_record, message_reconcile, message_send, messages_send
+from tests.messaging.providers import test_plivo
+
+pytestmark = pytest.mark.django_db(transaction=True)
+S = Message.Status
+plivo = test_plivo.TestPlivoContract()
+
+
+@pytest.fixture(autouse=True)
+def _engine(engine):
+    engine.PROVIDER_TIMEOUT = 3
+
+
+def launched(make_sender, make_audience, make_campaign, n=1, sender=None, **fields):
+    from campaigns.services import campaign_launch
+
+    campaign = make_campaign(sender or make_sender("plivo"), [make_audience(n)], **fields)
+    campaign_launch(campaign=campaign)
+    return campaign, list(Message.objects.filter(campaign=campaign).order_by("id"))
+
+
+def assert_counts_exact(campaign):
+    assert campaign_counts(campaign_id=campaign.pk) == campaign_counts_exact(campaign_id=campaign.pk)
+
+
+def test_a_reconciler_answer_about_an_older_claim_changes_nothing(make_sender, make_audience, make_campaign, sandbox):
+    """The reconciler asks the provider about an abandoned claim; while it waits for the answer, the message
+    is claimed again by a worker that is now sending it. The answer ("never received") is about the old
+    claim: acting on it would queue the message a second time while it is being sent."""
+    campaign, (message,) = launched(make_sender, make_audience, make_campaign)
+    assert _claim(message.pk, sender_id=message.sender_id)
+    Message.objects.filter(pk=message.pk).update(claimed_at=timezone.now() - timedelta(minutes=10))
+    sandbox.config(latency_ms=1500)  # the provider takes its time to answer the reconciler
+
+    answers = []
+
+    def reconcile():
+        try:
+            answers.append(message_reconcile(message_id=message.pk))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=reconcile)
+    thread.start()
+    time.sleep(0.5)
+    # Meanwhile: the message was given back and claimed again by a live worker.
+    Message.objects.filter(pk=message.pk).update(claimed_at=timezone.now(), attempts=2)
+    thread.join(30)
+
+    assert answers == ["skipped"]
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (S.SENDING, 2)
+    assert_counts_exact(campaign)
+
+
+def test_a_message_moved_to_another_sender_is_not_sent_by_the_old_one(
+    make_sender, make_audience, make_campaign, sandbox
+):
+    primary, backup = make_sender("plivo"), make_sender("plivo", name="Backup")
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=3, sender=primary)
+    # A failover moved the first message to the backup after its batch was grouped under the primary.
+    Message.objects.filter(pk=messages[0].pk).update(sender_id=backup.pk)
+
+    from messaging.services.sending import _send_batch
+
+    words = _send_batch(primary, [m.pk for m in messages])
+    assert sorted(words) == ["sent", "sent", "skipped"]
+    messages[0].refresh_from_db()
+    assert messages[0].status == S.QUEUED and messages[0].sender_id == backup.pk
+    detail = sandbox.ledger(detail=True)
+    assert detail["accepted"] == 2
+    assert messages[0].to.lstrip("+") not in [m["to"] for m in detail["messages"]]
+    assert_counts_exact(campaign)
+
+
+def test_a_number_that_opts_out_while_its_message_waits_is_never_sent_it(
+    make_sender, make_audience, make_campaign, sandbox
+):
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=3)
+    consent_record(phone=messages[1].to, action="opt_out", method="keyword", detail="replied STOP")
+
+    outcome = messages_send(message_ids=[m.pk for m in messages])
+    assert outcome["sent"] == 2
+    messages[1].refresh_from_db()
+    assert messages[1].status == S.CANCELED and "opted out" in messages[1].error_message
+    assert sandbox.ledger()["accepted"] == 2
+    assert_counts_exact(campaign)
+
+    # A single message (a test send) to an opted-out number is not sent either.
+    from messaging.services import message_create
+
+    single = message_create(sender=campaign.sender, to=messages[1].to, body="hello")
+    assert message_send(message_id=single.pk) == "skipped"
+    single.refresh_from_db()
+    assert single.status == S.CANCELED
+    assert sandbox.ledger()["accepted"] == 2
+
+
+def test_the_sweep_applies_kept_callbacks_outside_any_transaction(make_sender, client):
+    """Callbacks that arrived before their message's provider id was known are applied by the periodic sweep,
+    which runs in autocommit mode in a worker (no surrounding transaction)."""
+    sender = make_sender("plivo")
+    response = plivo.post_callback(client, sender, provider_message_id="pm-kept", raw_status="delivered")
+    assert response.status_code == 200
+    assert MessageEvent.objects.get(provider_message_id="pm-kept").applied is False
+    message = Message.objects.create(sender=sender, to="+12125550188", body="hi", status=S.SENT,
+                                     provider_message_id="pm-kept", sent_at=timezone.now())
+
+    assert connection.in_atomic_block is False
+    assert sweep()["pending_applied"] == 1
+    message.refresh_from_db()
+    assert message.status == S.DELIVERED
+    assert not MessageEvent.objects.filter(applied=False).exists()
+    assert sweep()["pending_applied"] == 0
