@@ -195,7 +195,10 @@ def campaign_dispatch(*, campaign_id: int) -> dict:
     horizon = min(DISPATCH_HORIZON_SECONDS, max(send_lease_seconds(), 1.0))
     window = max(_batch_size(campaign.sender), int(campaign.sender.mps * horizon))
     waiting = Message.objects.filter(campaign_id=campaign_id, status__in=(S.QUEUED, S.ERRORED))
+    # In flight: enqueued and not yet picked up, or claimed and being sent right now.
     in_flight = waiting.filter(dispatched_at__gte=stale)[:window].count()
+    if in_flight < window:
+        in_flight += Message.objects.filter(campaign_id=campaign_id, status=S.SENDING)[: window - in_flight].count()
     need = window - in_flight
     ids: list[int] = []
     if need > 0:

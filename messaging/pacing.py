@@ -4,7 +4,8 @@ Each send reserves the sender's next free slot: ``slot = max(now, next_free); ne
 then sleeps until its slot (a batch reserves consecutive slots in one step, never past its send lease). The reservation is one atomic step in Redis (a short Lua script) when the
 broker is Redis, and one conditional UPDATE in the database otherwise. A provider 429 pushes
 ``next_free`` forward by the provider's retry hint, slowing every worker at once. A worker that dies
-after reserving wastes its slot: pacing can undershoot, never overshoot.
+after reserving wastes its slot: pacing can undershoot, never overshoot. Slots are wall-clock times, so
+the machines running workers keep their clocks in step (NTP), as any fleet does.
 
 Written by hand because the needed primitive (a shared slot reservation) is a few lines in either
 store, and every rate-limit library found adds a dependency for one atomic step.

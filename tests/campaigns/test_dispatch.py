@@ -49,6 +49,16 @@ def test_dispatch_enqueues_at_most_the_window(campaign):
     assert dispatched(campaign) == window + 10
 
 
+def test_messages_being_sent_count_as_in_flight(campaign):
+    window = int(1.0 * DISPATCH_HORIZON_SECONDS)
+    assert campaign_dispatch(campaign_id=campaign.pk) == {"enqueued": window}
+    first = list(Message.objects.filter(campaign=campaign, dispatched_at__isnull=False).values_list("id", flat=True))
+    Message.objects.filter(pk__in=first[:10]).update(status=S.SENDING)  # claimed by a worker, calls under way
+    assert campaign_dispatch(campaign_id=campaign.pk) == {"enqueued": 0}
+    Message.objects.filter(pk__in=first[:10]).update(status=S.SENT)
+    assert campaign_dispatch(campaign_id=campaign.pk) == {"enqueued": 10}
+
+
 def test_work_enqueued_long_ago_but_never_claimed_is_enqueued_again(campaign, settings):
     campaign_dispatch(campaign_id=campaign.pk)
     long_ago = timezone.now() - timedelta(seconds=settings.DISPATCH_STALE_SECONDS + 5)
