@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -303,17 +304,54 @@ def send_lease_seconds() -> float:
     return settings.RECONCILE_AFTER_SECONDS - (settings.PROVIDER_TIMEOUT + settings.PROVIDER_CONNECT_TIMEOUT + 1.0)
 
 
-class _LeaseExpired(Exception):
-    """The slot came too late: the message is given back unsent."""
+class _NotNow(Exception):
+    """The call must not start now (the slot came too late, the campaign was paused or canceled, or the
+    provider just asked us to slow down): the message is given back unsent."""
+
+    def __init__(self, at: datetime | None = None):
+        super().__init__()
+        self.at = at
 
 
 def _release(message: Message, *, at: datetime | None = None) -> str:
     """Give a claimed, surely unsent message back to the queue, due at ``at`` (the attempt does not count)."""
-    with transaction.atomic():
-        message_move(message.pk, S.ERRORED, from_statuses=(S.SENDING,),
-              fields={"attempts": max(0, message.attempts - 1), "next_attempt_at": at or timezone.now(),
-                      "dispatched_at": None})
+    message_move(message.pk, S.QUEUED, from_statuses=(S.SENDING,),
+                 fields={"attempts": max(0, message.attempts - 1), "next_attempt_at": at or timezone.now(),
+                         "dispatched_at": None})
     return "deferred"
+
+
+class _Gate:
+    """What every call of one batch checks just before it starts: is the campaign still sending, and has
+    the provider not just answered 429 to another call of this batch. Campaign states are read at most
+    every half second, so a pause stops a batch's remaining calls within that time."""
+
+    REFRESH_SECONDS = 0.5
+
+    def __init__(self, campaign_ids: set[int]):
+        self._lock = threading.Lock()
+        self._campaign_ids = campaign_ids
+        self._stopped: set[int] = set()
+        self._read_at = 0.0
+        self.held_until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self.held_until = max(self.held_until, time.time() + seconds)
+
+    def refusal(self, campaign_ids: set) -> _NotNow | None:
+        with self._lock:
+            if self.held_until > time.time():
+                return _NotNow(datetime.fromtimestamp(self.held_until, tz=UTC))
+            if self._campaign_ids and time.monotonic() - self._read_at > self.REFRESH_SECONDS:
+                campaigns = Message._meta.get_field("campaign").related_model.objects
+                self._stopped = set(
+                    campaigns.filter(pk__in=self._campaign_ids).exclude(status="sending").values_list("pk", flat=True)
+                )
+                self._read_at = time.monotonic()
+            if campaign_ids & self._stopped:
+                return _NotNow()
+        return None
 
 
 def _send_batch(sender: Sender, message_ids: list[int]) -> list[str]:
@@ -359,21 +397,28 @@ def _send_batch(sender: Sender, message_ids: list[int]) -> list[str]:
     size = provider.bulk_size
     chunks = [ready[i : i + size] for i in range(0, len(ready), size)]
 
+    gate = _Gate({m.campaign_id for m, _ in ready if m.campaign_id})
+
     def call(index_chunk: tuple[int, list]) -> list:
         index, chunk = index_chunk
         # A bulk request waits for the slot of its last message: never faster than the sender's pace.
         slot = first_slot + (index + len(chunk) - 1) * interval
-        if time.time() > deadline:  # this thread waited too long for its turn
-            return [_LeaseExpired()] * len(chunk)
         delay = slot - time.time()
         if delay > 0:
             time.sleep(delay)
+        if time.time() > deadline:  # this thread waited too long for its turn
+            return [_NotNow()] * len(chunk)
+        refusal = gate.refusal({m.campaign_id for m, _ in chunk})
+        if refusal is not None:
+            return [refusal] * len(chunk)
         outbound = [o for _, o in chunk]
         try:
             if len(chunk) == 1:
                 return [provider.send(outbound[0])]
             return provider.send_bulk(outbound)
         except ProviderError as exc:
+            if isinstance(exc, TransientError) and exc.rate_limited:
+                gate.hold(exc.retry_after or 1.0)  # the rest of this batch waits too
             return [exc] * len(chunk)
 
     starts, position = [], 0
@@ -386,8 +431,8 @@ def _send_batch(sender: Sender, message_ids: list[int]) -> list[str]:
         for (message, _), result in zip(chunk, results, strict=True):
             if isinstance(result, SendResult):
                 sent.append((message, result))
-            elif isinstance(result, _LeaseExpired):
-                words.append(_release(message))
+            elif isinstance(result, _NotNow):
+                words.append(_release(message, at=result.at))
             else:
                 words.append(_send_error(message, result))
     if sent:

@@ -129,3 +129,57 @@ def test_the_sweep_applies_kept_callbacks_outside_any_transaction(make_sender, c
     assert message.status == S.DELIVERED
     assert not MessageEvent.objects.filter(applied=False).exists()
     assert sweep()["pending_applied"] == 0
+
+
+def test_a_pause_stops_the_calls_a_batch_has_not_started_yet(make_sender, make_audience, make_campaign, sandbox):
+    """A batch owns its messages and waits for each one's pace slot; a pause must stop the calls still
+    waiting, not only the next batch. The messages go back to the queue unsent and go out on resume."""
+    from campaigns.services import campaign_pause, campaign_resume
+
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=8, sender=make_sender("plivo", mps=4))
+    outcome = {}
+
+    def send():
+        try:
+            outcome.update(messages_send(message_ids=[m.pk for m in messages]))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    wait = time.monotonic() + 10
+    while sandbox.ledger()["accepted"] < 2 and time.monotonic() < wait:
+        time.sleep(0.02)
+    campaign_pause(campaign=campaign)
+    thread.join(30)
+
+    sent = outcome["sent"]
+    assert 2 <= sent < 8 and outcome["deferred"] == 8 - sent, outcome
+    assert sandbox.ledger()["accepted"] == sent
+    assert Message.objects.filter(campaign=campaign, status=S.QUEUED).count() == 8 - sent
+    assert_counts_exact(campaign)
+
+    campaign_resume(campaign=campaign)
+    outcome = messages_send(message_ids=[m.pk for m in messages])
+    assert outcome["sent"] == 8 - sent
+    ledger = sandbox.ledger()
+    assert (ledger["accepted"], ledger["duplicates"]) == (8, 0)
+    assert_counts_exact(campaign)
+
+
+def test_after_a_429_the_rest_of_the_batch_waits_instead_of_hammering(
+    make_sender, make_audience, make_campaign, sandbox
+):
+    sandbox.config(rate_429=1.0, latency_ms=5)
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=6,
+                                  sender=make_sender("plivo", mps=10))
+    outcome = messages_send(message_ids=[m.pk for m in messages])
+
+    ledger = sandbox.ledger()
+    assert ledger["rejected_429"] == 1, ledger  # one refusal, then the batch held back
+    assert (outcome["errored"], outcome["deferred"]) == (1, 5), outcome
+    waiting = Message.objects.filter(campaign=campaign, status__in=(S.QUEUED, S.ERRORED))
+    assert waiting.count() == 6
+    assert all(m.next_attempt_at > timezone.now() for m in waiting)  # due after the provider's hint
+    assert all(m.attempts == 0 for m in waiting)  # being slowed down is not a failed attempt
+    assert_counts_exact(campaign)
