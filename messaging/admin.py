@@ -7,9 +7,10 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
 from . import services
+from .fields import UNDECRYPTABLE_MESSAGE, is_undecryptable
 from .models import ConsentEvent, Message, MessageEvent, Sender, Suppression
-from .providers import PROVIDERS, provider_for
-from .providers.base import ConfigurationError, ProviderError
+from .providers import PROVIDERS, inbound_url, provider_for
+from .providers.base import ConfigurationError, ProviderError, url_for_console
 from .services import callback_url
 
 
@@ -22,8 +23,12 @@ def _pace(mps: float) -> str:
     return f"{mps:g} message per second" if mps == 1 else f"{mps:g} messages per second"
 
 
+CALLBACK_PASSWORD_MIN = 8
+
+
 class SenderForm(forms.ModelForm):
-    """Credentials are write-only: the form shows only their last 4 characters and never sends them back."""
+    """Secrets are write-only: the form shows only their last 4 characters and never sends them back. Stored
+    secrets the configured key cannot decrypt are shown as such and never merged into."""
 
     credentials_input = forms.CharField(
         label="Credentials",
@@ -31,6 +36,14 @@ class SenderForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
         help_text="",
     )
+    callback_password_input = forms.CharField(
+        label="Callback password",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="",
+    )
+    callback_password_clear = forms.BooleanField(label="Remove the callback password", required=False)
 
     mps = forms.FloatField(
         label="Messages per second",
@@ -41,19 +54,33 @@ class SenderForm(forms.ModelForm):
 
     class Meta:
         model = Sender
-        exclude = ("credentials",)
+        exclude = ("credentials", "callback_password")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         keys = "; ".join(f"{cls.name}: {', '.join(cls.credential_keys)}" for cls in PROVIDERS.values())
         current = ""
-        if self.instance.pk and self.instance.credentials:
-            current = " Stored now: " + ", ".join(
-                f"{k} {_masked(v)}" for k, v in sorted(self.instance.credentials.items())
-            ) + "."
+        stored = self.instance.credentials if self.instance.pk else {}
+        if is_undecryptable(stored):
+            current = (f" Stored now: {UNDECRYPTABLE_MESSAGE}. Fix CREDENTIALS_KEY, or give every key of the "
+                       "provider to replace them.")
+        elif stored:
+            current = " Stored now: " + ", ".join(f"{k} {_masked(v)}" for k, v in sorted(stored.items())) + "."
         self.fields["credentials_input"].help_text = (
             "One key=value per line (or a JSON object). Keys given replace the stored ones; keys left out are "
             f"kept; an empty value removes a key. Keys per provider: {keys}.{current}"
+        )
+        password = self.instance.callback_password if self.instance.pk else ""
+        if is_undecryptable(password):
+            now = " Stored now: the callback password cannot be decrypted with the configured key."
+        elif password:
+            now = f" Stored now: {_masked(password)}."
+        else:
+            now = " None stored."
+        basic = ", ".join(cls.name for cls in PROVIDERS.values() if cls.callback_basic_auth)
+        self.fields["callback_password_input"].help_text = (
+            f"{basic} only: HTTP Basic password required on every callback, with the user name in the options "
+            f"as callback_username. Encrypted; leave blank to keep the stored one.{now}"
         )
 
     def clean_credentials_input(self):
@@ -78,29 +105,63 @@ class SenderForm(forms.ModelForm):
             data[key.strip()] = value.strip()
         return data
 
+    def clean_callback_password_input(self):
+        password = self.cleaned_data.get("callback_password_input") or ""
+        if password and len(password) < CALLBACK_PASSWORD_MIN:
+            raise forms.ValidationError(f"Use at least {CALLBACK_PASSWORD_MIN} characters.")
+        if password and (":" in password or password.strip() != password):
+            raise forms.ValidationError("The password may not contain ':' or start or end with a space.")
+        return password
+
+    def clean_options(self):
+        options = self.cleaned_data.get("options") or {}
+        if isinstance(options, dict) and "callback_password" in options:
+            raise forms.ValidationError(
+                "callback_password is a secret: enter it in the Callback password field, not in the options."
+            )
+        return options
+
     def clean(self):
         cleaned = super().clean()
         provider = cleaned.get("provider")
+        given = cleaned.get("credentials_input", {})
         if provider in PROVIDERS:
             allowed = set(PROVIDERS[provider].credential_keys)
-            unknown = set(cleaned.get("credentials_input", {})) - allowed
+            unknown = set(given) - allowed
             if unknown:
                 self.add_error(
                     "credentials_input",
                     f"{PROVIDERS[provider].name} uses only {', '.join(sorted(allowed))}; "
                     f"unknown: {', '.join(sorted(unknown))}.",
                 )
+            elif given and self.instance.pk and is_undecryptable(self.instance.credentials):
+                missing = allowed - {k for k, v in given.items() if v}
+                if missing:
+                    self.add_error(
+                        "credentials_input",
+                        f"The stored {UNDECRYPTABLE_MESSAGE}, so nothing can be merged into them. Fix "
+                        f"CREDENTIALS_KEY, or give every key to replace them (missing: {', '.join(sorted(missing))}).",
+                    )
         return cleaned
 
     def save(self, commit=True):
         sender = super().save(commit=False)
-        merged = dict(sender.credentials or {})
-        for key, value in self.cleaned_data.get("credentials_input", {}).items():
-            if value:
-                merged[key] = value
-            else:
-                merged.pop(key, None)
-        sender.credentials = merged
+        given = self.cleaned_data.get("credentials_input", {})
+        if is_undecryptable(sender.credentials):
+            if given:  # clean() let through only a complete set: it replaces what cannot be read
+                sender.credentials = {k: v for k, v in given.items() if v}
+        else:
+            merged = dict(sender.credentials or {})
+            for key, value in given.items():
+                if value:
+                    merged[key] = value
+                else:
+                    merged.pop(key, None)
+            sender.credentials = merged
+        if self.cleaned_data.get("callback_password_input"):
+            sender.callback_password = self.cleaned_data["callback_password_input"]
+        elif self.cleaned_data.get("callback_password_clear"):
+            sender.callback_password = ""
         if not self.cleaned_data.get("mps") and sender.provider in PROVIDERS:
             sender.mps = PROVIDERS[sender.provider].default_mps_for(sender.address)
         if commit:
@@ -118,7 +179,7 @@ class SenderAdmin(admin.ModelAdmin):
     actions = ["check_credentials"]
     fieldsets = (
         (None, {"fields": ("name", "provider", "address", "is_active", "mps")}),
-        ("Credentials", {"fields": ("credentials_input",)}),
+        ("Credentials", {"fields": ("credentials_input", "callback_password_input", "callback_password_clear")}),
         ("Advanced", {"fields": ("api_base_url", "options")}),
         ("For the provider's console", {"fields": ("uuid", "webhook_urls", "provider_limits")}),
         ("History", {"fields": ("created_at", "updated_at")}),
@@ -126,6 +187,8 @@ class SenderAdmin(admin.ModelAdmin):
 
     @admin.display(description="credentials")
     def credentials_summary(self, obj):
+        if is_undecryptable(obj.credentials):
+            return UNDECRYPTABLE_MESSAGE
         keys = set(obj.credentials or {})
         needed = set(PROVIDERS[obj.provider].credential_keys) if obj.provider in PROVIDERS else set()
         missing = needed - keys
@@ -136,7 +199,18 @@ class SenderAdmin(admin.ModelAdmin):
         if not obj.pk:
             return "Shown once the sender is saved."
         status = callback_url(sender=obj)
-        inbound = status.replace("/status/", "/inbound/")
+        inbound = inbound_url(obj)
+        cls = PROVIDERS.get(obj.provider)
+        username = str((obj.options or {}).get("callback_username") or "")
+        if cls is not None and cls.callback_basic_auth and (username or obj.callback_password):
+            # The console needs the credentials inside the URL; the password itself is never shown.
+            return format_html(
+                "Status callbacks: <code>{}</code><br>Inbound messages: <code>{}</code><br>"
+                "<small>Replace &lt;password&gt; with the callback password. Each message carries its status URL "
+                "with the credentials; paste the inbound URL in the provider's console.</small>",
+                url_for_console(status, username),
+                url_for_console(inbound, username),
+            )
         return format_html(
             "Status callbacks: <code>{}</code><br>Inbound messages: <code>{}</code><br>"
             "<small>Each message carries its status URL; paste the inbound URL in the provider's console.</small>",
@@ -149,10 +223,14 @@ class SenderAdmin(admin.ModelAdmin):
         cls = PROVIDERS.get(obj.provider)
         if cls is None:
             return "-"
+        size = "not documented"
+        if cls.max_media_bytes:
+            size = f"{cls.max_media_bytes // (1024 * 1024)} MB" + (" per message" if cls.media_limit_is_total
+                                                                   else " per file")
         rows = [
             ("Body length", f"{cls.max_body_chars} characters" if cls.max_body_chars else "not documented"),
             ("Media files", str(cls.max_media) if cls.max_media is not None else "not documented"),
-            ("Media size", f"{cls.max_media_bytes // (1024 * 1024)} MB" if cls.max_media_bytes else "not documented"),
+            ("Media size", size),
             ("Default pace", _pace(cls.default_mps_for(obj.address)) + " for this sender"),
         ]
         return format_html_join("", "{}: {}<br>", rows)
@@ -172,7 +250,6 @@ class SenderAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{sender.name}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{sender.name}: {answer}", messages.SUCCESS)
-
 
 
 @admin.register(Message)

@@ -1,4 +1,9 @@
-"""A JSON dict encrypted at rest (Fernet from the ``cryptography`` package)."""
+"""Values encrypted at rest (Fernet from the ``cryptography`` package): a JSON dict and a plain string.
+
+A stored value that the configured key cannot decrypt (a wrong or rotated-away ``CREDENTIALS_KEY``) is not
+taken as empty: it is read back as an ``Undecryptable`` marker, which is falsy for no one, keeps the stored
+token untouched when the row is saved again, and lets the admin and the senders refuse to work with it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+
+UNDECRYPTABLE_MESSAGE = "credentials cannot be decrypted with the configured key"
 
 
 def _fernet() -> MultiFernet:
@@ -23,8 +30,48 @@ def _fernet() -> MultiFernet:
         raise ImproperlyConfigured("CREDENTIALS_KEY must be Fernet keys (urlsafe base64 of 32 bytes)") from exc
 
 
+class Undecryptable:
+    """A stored secret the configured key cannot decrypt. Holds the token only to write it back unchanged;
+    never shows it (``repr`` and ``str`` name the state, not the value)."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, token: str):
+        self._token = token
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    def __bool__(self) -> bool:
+        return True  # something is stored; it is not "no credentials"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Undecryptable) and other._token == self._token
+
+    def __hash__(self) -> int:
+        return hash(self._token)
+
+    def __repr__(self) -> str:
+        return "<Undecryptable>"
+
+    __str__ = __repr__
+
+
+def is_undecryptable(value) -> bool:
+    return isinstance(value, Undecryptable)
+
+
+def _decrypt(token: str):
+    """The plaintext of a token, or an Undecryptable marker."""
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        return Undecryptable(token)
+
+
 class EncryptedJSONField(models.TextField):
-    """Stores a dict as a Fernet token. Assign a plain dict; read back a plain dict."""
+    """Stores a dict as a Fernet token. Assign a plain dict; read back a plain dict, or ``Undecryptable``."""
 
     description = "Encrypted JSON object"
 
@@ -32,17 +79,22 @@ class EncryptedJSONField(models.TextField):
         return self.to_python(value)
 
     def to_python(self, value):
-        if value is None or isinstance(value, dict):
-            return value if value is not None else {}
-        if value == "":
+        if value is None or value == "":
             return {}
+        if isinstance(value, (dict, Undecryptable)):
+            return value
+        plain = _decrypt(value)
+        if isinstance(plain, Undecryptable):
+            return plain
         try:
-            return json.loads(_fernet().decrypt(value.encode()).decode())
-        except InvalidToken:
-            # Never surface the ciphertext or a key; an unreadable value is treated as no credentials.
-            return {}
+            data = json.loads(plain)
+        except ValueError:
+            return Undecryptable(value)
+        return data if isinstance(data, dict) else Undecryptable(value)
 
     def get_prep_value(self, value):
+        if isinstance(value, Undecryptable):
+            return value.token  # saved again unchanged: a key fixed later still reads it
         if value is None:
             value = {}
         if isinstance(value, str):
@@ -51,3 +103,31 @@ class EncryptedJSONField(models.TextField):
 
     def value_to_string(self, obj):
         return ""  # never serialize secrets (dumpdata, fixtures)
+
+
+class EncryptedTextField(models.TextField):
+    """Stores a string as a Fernet token; the empty string is stored as is. Assign and read plain strings
+    (or ``Undecryptable`` when the configured key cannot decrypt what is stored)."""
+
+    description = "Encrypted text"
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or value == "":
+            return ""
+        return _decrypt(value)
+
+    def to_python(self, value):
+        # In Python the value is always the plain string (or the marker); only the database holds tokens.
+        if value is None:
+            return ""
+        return value if isinstance(value, (str, Undecryptable)) else str(value)
+
+    def get_prep_value(self, value):
+        if isinstance(value, Undecryptable):
+            return value.token
+        if value in (None, ""):
+            return ""
+        return _fernet().encrypt(str(value).encode()).decode()
+
+    def value_to_string(self, obj):
+        return ""

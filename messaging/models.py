@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from .fields import EncryptedJSONField
+from .fields import EncryptedJSONField, EncryptedTextField
 from .providers import provider_choices
 
 
@@ -22,6 +22,11 @@ class Sender(models.Model):
         help_text="E.164 number (+14155551234), alphanumeric ID, or blank where the provider leases one.",
     )
     credentials = EncryptedJSONField(blank=True, default=dict)
+    callback_password = EncryptedTextField(
+        blank=True,
+        default="",
+        help_text="HTTP Basic password required on callbacks (Bandwidth, Fone Dynamics); encrypted, write-only.",
+    )
     api_base_url = models.URLField(
         "API base URL", blank=True, help_text="Leave blank for the provider's own API. Set for the local emulator."
     )

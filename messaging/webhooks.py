@@ -6,11 +6,12 @@ import json
 import logging
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from .models import Sender
+from .models import Message, MessageEvent, Sender
 from .providers import provider_for
 from .providers.base import CallbackRequest, ConfigurationError, SignatureError
 from .services import events_apply
@@ -56,7 +57,13 @@ def callback(request: HttpRequest, provider: str, sender_uuid, kind: str) -> Htt
     sender = Sender.objects.filter(uuid=sender_uuid, provider=provider).first()
     if sender is None:
         return HttpResponse("unknown sender\n", status=404, content_type="text/plain")
-    adapter = provider_for(sender)
+    try:
+        adapter = provider_for(sender)
+    except ConfigurationError as exc:
+        # The sender's secrets cannot be used (e.g. a wrong CREDENTIALS_KEY): nothing can be verified. Not a
+        # 403 (the provider may give up) nor a 200 (the event would be lost): 503, so the provider retries.
+        logger.error("%s callback for sender %s not handled: %s", provider, sender.pk, exc)
+        return HttpResponse("sender misconfigured\n", status=503, content_type="text/plain")
     verified = None
     last_error = "signature missing"
     for url in _candidate_urls(request):
@@ -80,5 +87,17 @@ def callback(request: HttpRequest, provider: str, sender_uuid, kind: str) -> Htt
         logger.warning("%s callback for sender %s unreadable: %s", provider, sender.pk, type(exc).__name__)
         return HttpResponse("unreadable callback\n", status=400, content_type="text/plain")
     hint = request.GET.get("m")
-    counts = events_apply(sender=sender, events=events, message_hint=int(hint) if hint and hint.isdigit() else None)
+
+    def history(provider_message_id: str) -> list[dict]:
+        """The callbacks stored so far for one message, its row locked until this callback is applied."""
+        list(Message.objects.select_for_update().filter(sender=sender, provider_message_id=provider_message_id)
+             .values_list("pk", flat=True))
+        return list(MessageEvent.objects.filter(sender=sender, provider_message_id=provider_message_id,
+                                                source=MessageEvent.Source.CALLBACK)
+                    .order_by("id").values_list("payload", flat=True))
+
+    with transaction.atomic():
+        events = adapter.combine_parts(events, history)
+        counts = events_apply(sender=sender, events=events,
+                              message_hint=int(hint) if hint and hint.isdigit() else None)
     return HttpResponse(json.dumps(counts), status=200, content_type="application/json")

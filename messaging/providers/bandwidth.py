@@ -17,8 +17,14 @@ Assumed: no Retry-After is documented on a rate-limit error, so we wait 1 s (the
 1 message per second) unless the answer carries one; the error code for an invalid ``to`` is not documented, so
 an error that names the ``to`` property is taken as the recipient's fault. Callback security: Bandwidth v1 signs
 nothing, so the unguessable sender uuid in our callback URL is the credential; optional HTTP Basic credentials
-(sender options ``callback_username`` / ``callback_password``) are embedded in the callbackUrl
-(https://user:pass@host/..., the only mechanism the documentation offers) and required back on every callback.
+(the sender option ``callback_username`` and the encrypted ``Sender.callback_password``) are embedded in the
+callbackUrl (https://user:pass@host/..., the only mechanism the documentation offers) and required back on every
+callback.
+
+Reconciliation (``find``): the list filtered by from, to, direction=out and the window (fromDateTime /
+toDateTime), matched on ``tag`` (our message id) plus to, from and ``time``; pages are followed through the
+``Link: rel="next"`` header (how v1 lists paged; not in our seed file [?]). A full page with no next link, more
+pages than the cap, or an answer that is not a list is inconclusive, never "not sent".
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from .base import (
     BasicAuthCallbackProvider,
     CallbackRequest,
     HttpCall,
+    LookupInconclusiveError,
     OutboundMessage,
     PermanentError,
     ProviderError,
@@ -46,6 +53,7 @@ from .base import (
     callback_items,
     clean_error_code,
     first_of,
+    in_window,
     lookup_event_id,
     our_message_id,
     parse_datetime_utc,
@@ -61,6 +69,7 @@ RATE_LIMIT_CODES = {
 }
 DEFAULT_RETRY_AFTER = 1.0
 FIND_PAGE_SIZE = 1000  # the documented maximum
+FIND_MAX_PAGES = 10
 
 # Delivery codes (apiCallbacks/sms.md). 0 means delivered to the carrier, i.e. no error.
 DELIVERY_CODES = {
@@ -91,6 +100,15 @@ def _id_from_location(location: str) -> str:
     return str(location or "").rstrip("/").rpartition("/")[2]
 
 
+def _next_link(header: str) -> str:
+    """The URL of a ``Link`` header's rel="next" part (how the v1 list pages), or ""."""
+    for part in header.split(","):
+        target, _, params = part.partition(";")
+        if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
+            return target.strip().strip("<>")
+    return ""
+
+
 class BandwidthProvider(BasicAuthCallbackProvider):
     code = "bandwidth"
     name = "Bandwidth"
@@ -111,6 +129,8 @@ class BandwidthProvider(BasicAuthCallbackProvider):
     default_mps = 1.0  # documented default: 1 message per second account-wide and per number
     supports_lookup = True
     bulk_size = 50
+    # Delivery code 775 "Rejected due to user opt out" (CONTRACTS.md §5a delivery codes, §6 opt-out signals).
+    opt_out_error_codes = frozenset({"775"})
 
     def _auth(self) -> tuple[str, str]:
         return (self.credential("api_token"), self.credential("api_secret"))
@@ -205,24 +225,44 @@ class BandwidthProvider(BasicAuthCallbackProvider):
             return None
         return self._event(data, source="lookup")
 
-    def build_find(self, message: OutboundMessage, since: datetime) -> HttpCall:
-        until = datetime.now(UTC) + timedelta(hours=1)  # a little ahead, for clock skew
+    def find(self, message: OutboundMessage, since: datetime, until: datetime | None = None) -> StatusEvent | None:
+        """The message whose ``tag`` is our message id, among this sender's outbound messages to this recipient
+        in the window, following the list's ``Link: <...>; rel="next"`` pages (at most FIND_MAX_PAGES)."""
+        window_end = until or datetime.now(UTC) + timedelta(hours=1)  # open-ended: a little ahead, for skew
         params = {
             "from": self.sender.address,
             "to": message.to,
             "fromDateTime": since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            "toDateTime": until.strftime("%Y-%m-%d %H:%M:%S"),
+            "toDateTime": window_end.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             "direction": "out",
             "size": FIND_PAGE_SIZE,
         }
-        return HttpCall("GET", self._messages_path(), params=params, auth=self._auth())
 
-    def parse_find(self, message: OutboundMessage, data) -> StatusEvent | None:
-        # Our message id travels in `tag`; a list of at most 1000 messages to one recipient in the window.
-        for item in data if isinstance(data, list) else []:
-            if isinstance(item, dict) and str(item.get("tag") or "") == str(message.id):
-                return self._event(item, source="lookup")
-        return None
+        def matches(item: dict) -> bool:
+            if str(item.get("tag") or "") != str(message.id):
+                return False
+            if item.get("to") and str(item["to"]) != message.to:
+                return False
+            if item.get("from") and str(item["from"]) != self.sender.address:
+                return False
+            return not item.get("time") or in_window(parse_datetime_utc(item["time"]), since, until)
+
+        def items(data: Any) -> list | None:
+            return data if isinstance(data, list) else None
+
+        def next_call(call: HttpCall, data: Any, headers: dict, rows: list) -> HttpCall | None:
+            link = _next_link(headers.get("link", ""))
+            if link:
+                return HttpCall("GET", link, auth=self._auth())
+            if len(rows) >= FIND_PAGE_SIZE:
+                # A full page and no link to the next: we cannot know what the rest of the window holds.
+                raise LookupInconclusiveError("Bandwidth's list filled a page without a link to the next",
+                                              provider=self.code)
+            return None
+
+        first = HttpCall("GET", self._messages_path(), params=params, auth=self._auth())
+        return self.find_in_pages(first, items=items, matches=matches, next_call=next_call,
+                                  max_pages=FIND_MAX_PAGES, unique=False)
 
     def build_check(self) -> HttpCall:
         return HttpCall("GET", self._messages_path(), params={"size": 1}, auth=self._auth())

@@ -13,10 +13,11 @@ import hmac
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -24,6 +25,8 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 logger = logging.getLogger("messaging.providers")
@@ -106,6 +109,8 @@ class SenderConfig:
     uuid: str = ""
     base_url: str = ""
     options: dict = field(default_factory=dict)
+    callback_password: str = ""  # HTTP Basic password required on callbacks (providers that sign nothing)
+    inbound_url: str = ""  # this sender's public inbound-message webhook
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,7 @@ class HttpCall:
     params: dict | None = None
     headers: dict = field(default_factory=dict)
     auth: tuple[str, str] | None = None
+    allow_redirects: bool = False  # provider API calls never follow redirects; media checks do
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -207,6 +213,14 @@ class AmbiguousError(ProviderError):
     """The provider may have accepted the message: timeout or connection lost after the request was written."""
 
     kind = "ambiguous"
+
+
+class LookupInconclusiveError(ProviderError):
+    """``find`` cannot tell whether the provider has the message: the list ran past its page cap, did not cover
+    the whole time window, was unreadable, or several of its messages match. Never a reason to send again:
+    retry the lookup later or flag the message for staff."""
+
+    kind = "inconclusive"
 
 
 class SignatureError(Exception):
@@ -357,6 +371,82 @@ _session_lock = threading.Lock()
 _session: requests.Session | None = None
 _session_pid: int | None = None
 
+# The connection a thread's provider call is using, so that a watchdog can cut it at the call's deadline.
+_in_flight = threading.local()
+
+
+class _CallWatch:
+    """One provider call's deadline. ``requests``' read timeout applies to each socket read, so an answer that
+    trickles in a byte at a time could outlast it indefinitely; at the deadline the watchdog shuts the call's
+    socket down, which ends whatever read is blocked, and the call is reported as expired."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.connection: HTTPConnection | None = None
+        self.expired = False
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _CallWatch:
+        _in_flight.watch = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+        _in_flight.watch = None
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            sock = getattr(self.connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _WatchedConnectionMixin:
+    def request(self, *args, **kwargs):
+        watch = getattr(_in_flight, "watch", None)
+        if watch is not None:
+            watch.connection = self
+        return super().request(*args, **kwargs)
+
+
+class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter whose connections tell the calling thread's watchdog which socket to cut."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPConnectionPool,
+            "https": _WatchedHTTPSConnectionPool,
+        }
+
 
 def http_session() -> requests.Session:
     """One keep-alive connection pool per process, created again after a fork."""
@@ -370,7 +460,7 @@ def http_session() -> requests.Session:
                 pool = max(10, getattr(settings, "SEND_THREADS", 16) * 2)
                 session = requests.Session()
                 # No automatic retries: a retried send could be sent twice. We decide what to retry.
-                adapter = HTTPAdapter(pool_connections=20, pool_maxsize=pool, max_retries=0)
+                adapter = _WatchedAdapter(pool_connections=20, pool_maxsize=pool, max_retries=0)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 session.headers["User-Agent"] = "campaign-messaging/0.1"
@@ -410,9 +500,18 @@ class Provider:
     mps_by_sender_type: ClassVar[dict[str, float]] = {}
     supports_lookup: ClassVar[bool] = False
     bulk_size: ClassVar[int] = 1  # >1 when the provider has a bulk endpoint
+    # True when the documented media limit is on the total of one message's media, not on each file.
+    media_limit_is_total: ClassVar[bool] = False
     # Header names whose values are signatures/secrets and must never be logged.
     secret_headers: ClassVar[tuple[str, ...]] = ()
     signs_callbacks: ClassVar[bool] = True
+    # True for providers whose callbacks can carry HTTP Basic credentials embedded in the URL we give them.
+    callback_basic_auth: ClassVar[bool] = False
+    # Error codes (in callbacks or send answers) that mean "this recipient opted out", from the documentation.
+    opt_out_error_codes: ClassVar[frozenset[str]] = frozenset()
+    # Seconds to wait after a rate-limit answer that carries no hint of its own (no Retry-After, no body field).
+    # One second: the slowest pace any of our providers documents is one message per second per sender.
+    default_retry_after: ClassVar[float] = 1.0
 
     def __init__(self, sender: SenderConfig):
         self.sender = sender
@@ -450,13 +549,6 @@ class Provider:
 
     def parse_lookup(self, data: Any) -> StatusEvent | None:
         raise NotImplementedError
-
-    def build_find(self, message: OutboundMessage, since: datetime) -> HttpCall | None:
-        """A list query that finds a message we may have sent (ambiguous outcome). None = not possible."""
-        return None
-
-    def parse_find(self, message: OutboundMessage, data: Any) -> StatusEvent | None:
-        return None
 
     def build_check(self) -> HttpCall:
         """One harmless authenticated call for the "check credentials" action."""
@@ -526,38 +618,51 @@ class Provider:
             return path
         return f"{self.base_url}{path}"
 
-    def request(self, call: HttpCall, *, timeout: float | None = None) -> tuple[int, Any, dict]:
+    def request(
+        self, call: HttpCall, *, timeout: float | None = None, connect_timeout: float | None = None
+    ) -> tuple[int, Any, dict]:
         """Perform one call. Returns (status, decoded body, lower-cased headers) for any HTTP answer;
-        raises TransientError or AmbiguousError when there is no answer."""
+        raises TransientError or AmbiguousError when there is no answer.
+
+        The whole call, connection to last byte, never lasts longer than the connect timeout plus the read
+        timeout (PROVIDER_CONNECT_TIMEOUT + PROVIDER_TIMEOUT by default): past that deadline the connection is
+        cut and the outcome is ambiguous, however slowly the answer was still arriving."""
         from django.conf import settings
 
         url = self.url(call.path)
         read_timeout = timeout or settings.PROVIDER_TIMEOUT
+        connect = connect_timeout or settings.PROVIDER_CONNECT_TIMEOUT
         started = time.monotonic()
+        watch = _CallWatch(connect + read_timeout)
         try:
-            response = http_session().request(
-                call.method,
-                url,
-                json=call.json,
-                data=call.data,
-                params=call.params,
-                headers=call.headers,
-                auth=call.auth,
-                timeout=(settings.PROVIDER_CONNECT_TIMEOUT, read_timeout),
-                allow_redirects=False,
-            )
-        except requests.ConnectionError as exc:
+            with watch:
+                response = http_session().request(
+                    call.method,
+                    url,
+                    json=call.json,
+                    data=call.data,
+                    params=call.params,
+                    headers=call.headers,
+                    auth=call.auth,
+                    timeout=(connect, read_timeout),
+                    allow_redirects=call.allow_redirects,
+                )
+        except requests.RequestException as exc:
             elapsed = (time.monotonic() - started) * 1000
-            if _refused_before_sending(exc):
+            if watch.expired:
+                logger.warning("%s %s %s -> cut at the %.3g s deadline (%.0f ms)", self.code, call.method,
+                               self.redact(url), watch.seconds, elapsed)
+                raise AmbiguousError(f"no complete answer within {watch.seconds:g} s", provider=self.code) from None
+            if isinstance(exc, requests.ConnectionError) and _refused_before_sending(exc):
                 logger.warning("%s %s %s -> not connected (%.0f ms)", self.code, call.method, self.redact(url), elapsed)
                 raise TransientError("could not connect to the provider", provider=self.code) from None
-            logger.warning("%s %s %s -> connection lost (%.0f ms)", self.code, call.method, self.redact(url), elapsed)
-            raise AmbiguousError("connection lost after the request was sent", provider=self.code) from None
-        except requests.Timeout:
-            elapsed = (time.monotonic() - started) * 1000
-            logger.warning("%s %s %s -> timed out (%.0f ms)", self.code, call.method, self.redact(url), elapsed)
-            raise AmbiguousError("no answer within the timeout", provider=self.code) from None
-        except requests.RequestException as exc:
+            if isinstance(exc, (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)):
+                logger.warning("%s %s %s -> connection lost (%.0f ms)", self.code, call.method, self.redact(url),
+                               elapsed)
+                raise AmbiguousError("connection lost after the request was sent", provider=self.code) from None
+            if isinstance(exc, requests.Timeout):
+                logger.warning("%s %s %s -> timed out (%.0f ms)", self.code, call.method, self.redact(url), elapsed)
+                raise AmbiguousError("no answer within the timeout", provider=self.code) from None
             raise TransientError(f"request error: {type(exc).__name__}", provider=self.code) from None
         elapsed = (time.monotonic() - started) * 1000
         headers = {k.lower(): v for k, v in response.headers.items()}
@@ -585,9 +690,12 @@ class Provider:
         return response.status_code, data, headers
 
     def with_context(self, error: ProviderError, data: Any, status: int | None = None) -> ProviderError:
-        """The error, naming this provider, with the (redacted, truncated) answer it came from."""
+        """The error, naming this provider, with the (redacted, truncated) answer it came from. A rate-limit
+        answer without a hint of its own gets the provider's ``default_retry_after``."""
         error.provider = self.code
         error.http_status = error.http_status or status
+        if isinstance(error, TransientError) and error.rate_limited and error.retry_after is None:
+            error.retry_after = self.default_retry_after
         raw = data if isinstance(data, str) else json.dumps(data, default=str)
         error.response = self.redact((raw or "")[:1000])
         error.message = self.redact(error.message)
@@ -630,43 +738,138 @@ class Provider:
         self._raise_for(status, data, headers)
         return self.parse_lookup(data)
 
-    def find(self, message: OutboundMessage, since: datetime) -> StatusEvent | None:
-        """Did the provider accept this message (ambiguous outcome)? An event if found, None if surely not.
-        Raises NotImplementedError when the provider cannot be asked."""
-        call = self.build_find(message, since)
-        if call is None:
-            raise NotImplementedError(f"{self.name} cannot be asked about a message without its id")
-        status, data, headers = self.request(call)
-        self._raise_for(status, data, headers)
-        return self.parse_find(message, data)
+    def find(self, message: OutboundMessage, since: datetime, until: datetime | None = None) -> StatusEvent | None:
+        """Did the provider accept this message (ambiguous outcome)? Looks for it among the messages the
+        provider lists between ``since`` and ``until`` (default: now).
+
+        Returns an event when found; None only when the provider's answer proves the message is absent (the
+        whole window was read and nothing matched), because None makes the reconciler send it again. Raises
+        LookupInconclusiveError when the answer cannot tell (page cap reached, unreadable list, several
+        candidates), and NotImplementedError when the provider cannot be asked at all."""
+        raise NotImplementedError(f"{self.name} cannot be asked about a message without its id")
 
     def find_in_pages(
         self,
-        message: OutboundMessage,
-        since: datetime,
+        first: HttpCall,
         *,
-        pages: int,
-        page_params: Callable[[int], dict],
-        more: Callable[[Any], bool],
+        items: Callable[[Any], list | None],
+        matches: Callable[[dict], bool],
+        next_call: Callable[[HttpCall, Any, dict, list], HttpCall | None],
+        max_pages: int,
+        unique: bool,
     ) -> StatusEvent | None:
-        """``find`` for a list endpoint read page by page: ``page_params(n)`` are the paging parameters of
-        page n, ``more(data)`` says whether a page is followed by another. At most ``pages`` pages."""
-        call = self.build_find(message, since)
-        if call is None:
-            raise NotImplementedError(f"{self.name} cannot be asked about a message without its id")
-        for page in range(pages):
-            status, data, headers = self.request(replace(call, params={**(call.params or {}), **page_params(page)}))
+        """``find`` over a list endpoint read page by page.
+
+        ``items(data)`` is a page's list of resources (None when the answer is not a list we can read);
+        ``matches(item)`` says whether a resource is the message we look for; ``next_call(call, data, headers,
+        rows)`` is the request for the following page, or None once the provider says the window is exhausted.
+        ``unique``: the match is on recipient, sender and time only (no id of ours), so two candidates mean we
+        cannot tell which one is ours. Returns ``parse_lookup`` of the match, or None when every page of the
+        window was read without one."""
+        found: list[dict] = []
+        call: HttpCall | None = first
+        pages = 0
+        while call is not None:
+            if pages >= max_pages:
+                raise LookupInconclusiveError(
+                    f"read {max_pages} pages of {self.name}'s message list without covering the whole window",
+                    provider=self.code,
+                )
+            status, data, headers = self.request(call)
             self._raise_for(status, data, headers)
-            found = self.parse_find(message, data)
-            if found or not more(data):
-                return found
-        return None
+            pages += 1
+            rows = items(data)
+            if rows is None:
+                raise LookupInconclusiveError(f"{self.name}'s message list answer is not readable",
+                                              provider=self.code, http_status=status)
+            found += [row for row in rows if isinstance(row, dict) and matches(row)]
+            if found and not unique:
+                break
+            if len(found) > 1:
+                break
+            call = next_call(call, data, headers, rows)
+        if len(found) > 1 and unique:
+            raise LookupInconclusiveError(
+                f"{len(found)} messages to this recipient from this sender in the window: cannot tell which is ours",
+                provider=self.code,
+            )
+        if not found:
+            return None
+        event = self.parse_lookup(found[0])
+        if event is None:
+            raise LookupInconclusiveError(f"{self.name} listed a matching message we cannot read", provider=self.code)
+        return event
+
+    # ---- media checked before queueing ----
+
+    media_check_timeout: ClassVar[float] = 3.0  # seconds for each HEAD request (connection included)
+
+    def check_media(self, urls: list[str] | tuple[str, ...]) -> tuple[list[str], list[str]]:
+        """Ask each media URL its size (HEAD, through this HTTP layer, short timeout) and compare it with the
+        provider's documented ``max_media_bytes`` (per file, or for the whole message when
+        ``media_limit_is_total``). Returns (problems, warnings): a problem blocks queueing (a file, or the
+        total, over the limit: named with its size and the limit); a warning does not (unreachable URL, error
+        answer, no Content-Length). Nothing is asked when the provider documents no size limit."""
+        problems: list[str] = []
+        warnings: list[str] = []
+        limit = self.max_media_bytes
+        if not urls or not limit:
+            return problems, warnings
+        sizes: dict[str, int] = {}
+        for url in urls:
+            if urlsplit(str(url)).scheme not in ("http", "https"):
+                warnings.append(f"{url} is not an http(s) URL; its size could not be checked.")
+                continue
+            try:
+                status, _, headers = self.request(
+                    HttpCall("HEAD", str(url), allow_redirects=True),
+                    timeout=self.media_check_timeout / 2,
+                    connect_timeout=self.media_check_timeout / 2,
+                )
+            except ProviderError as exc:
+                warnings.append(f"{url} could not be reached to check its size ({exc.message}).")
+                continue
+            if status >= 400:
+                warnings.append(f"{url} answered HTTP {status}; its size could not be checked.")
+                continue
+            length = str(headers.get("content-length") or "").strip()
+            if not length.isdigit():
+                warnings.append(f"{url} did not say its size (no Content-Length); {self.name} accepts at most "
+                                f"{_size(limit)}.")
+                continue
+            sizes[str(url)] = int(length)
+            if not self.media_limit_is_total and int(length) > limit:
+                problems.append(f"{url} is {_size(int(length))}; {self.name} accepts at most {_size(limit)} per "
+                                "media file.")
+        if self.media_limit_is_total and sum(sizes.values()) > limit:
+            listed = ", ".join(f"{url} {_size(size)}" for url, size in sizes.items())
+            problems.append(f"The media files total {_size(sum(sizes.values()))} ({listed}); {self.name} accepts at "
+                            f"most {_size(limit)} in one message.")
+        return problems, warnings
+
+    # ---- callbacks that report on parts of one message ----
+
+    def combine_parts(self, events: list[StatusEvent], history: Callable[[str], list[dict]]) -> list[StatusEvent]:
+        """Events of a provider that reports each part of a long message separately, combined into the
+        message's own status. ``history(provider_message_id)`` returns the raw payloads already stored for
+        that message. Providers that report whole messages return ``events`` unchanged."""
+        return events
 
     def check_credentials(self) -> str:
         """One harmless authenticated call. Returns a short human answer; raises ProviderError."""
         status, data, headers = self.request(self.build_check())
         self._raise_for(status, data, headers)
         return f"{self.name} accepted the credentials (HTTP {status})."
+
+
+def _size(n: int) -> str:
+    """Bytes in words: exact, plus MB when large."""
+    return f"{n:,} bytes ({n / (1024 * 1024):.1f} MB)" if n >= 1024 * 1024 else f"{n:,} bytes"
+
+
+def in_window(when: datetime, since: datetime, until: datetime | None) -> bool:
+    """``when`` within [since, until] (until None = open-ended), all aware."""
+    return when >= since and (until is None or when <= until)
 
 
 def form_pairs(body: bytes) -> list[tuple[str, str]]:
@@ -683,6 +886,15 @@ def url_with_basic_auth(url: str, username: str, password: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
     netloc = f"{quote(username, safe='')}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def url_for_console(url: str, username: str) -> str:
+    """``https://user:<password>@host/path``: the form a provider's console needs, with the literal placeholder
+    ``<password>`` where the callback password goes (never the password itself)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{quote(username, safe='')}:<password>@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -707,15 +919,16 @@ def check_basic_auth(request: CallbackRequest, username: str, password: str) -> 
 
 class BasicAuthCallbackProvider(Provider):
     """Base of providers that sign nothing (Fone Dynamics, Bandwidth v1): the unguessable sender uuid in the
-    callback URL is the credential. Optional HTTP Basic credentials (sender options ``callback_username`` /
-    ``callback_password``) are embedded in the callback URL we hand the provider and required back on every
-    callback; the password never reaches logs or stored payloads."""
+    callback URL is the credential. Optional HTTP Basic credentials (the sender option ``callback_username`` and
+    the sender's encrypted ``callback_password`` field) are embedded in the callback URL we hand the provider
+    and required back on every callback; the password never reaches logs, admin pages or stored payloads."""
 
     signs_callbacks = False
+    callback_basic_auth = True
 
     def callback_credentials(self) -> tuple[str, str]:
         options = self.sender.options or {}
-        return str(options.get("callback_username") or ""), str(options.get("callback_password") or "")
+        return str(options.get("callback_username") or ""), str(self.sender.callback_password or "")
 
     def callback_url(self, url: str) -> str:
         """The status-callback URL to give the provider, carrying the Basic credentials when there are any."""

@@ -13,8 +13,14 @@ See ../shared/providers/cloudvno.txt and CONTRACTS.md §1. What the documentatio
   the key `auth_token`) over the full callback URL followed directly (no `?`) by
   `urlencode(sorted(params))`. For a JSON body, where the documented scheme is undefined, we take
   URL + raw body as the signed string.
+- Status vocabulary [ours]: Twilio's list (CONTRACTS.md §1) mapped per §6. `partially_delivered` is in
+  Twilio's list but not in §6: we map it to `undelivered` (terminal). A carrier told the provider that part of
+  the message did not arrive, so the recipient did not get the message as sent; claiming `delivered` would
+  overstate it, and `failed` is kept for messages that never reached a carrier. The raw value is kept.
 - Status lookup: not documented. `GET /v1/messages/{sid}` is only an analogy with Twilio, so we don't
-  claim it: ``supports_lookup`` is False and an ambiguous send is left for staff to decide.
+  claim it: ``supports_lookup`` is False, ``find`` is not possible (the list endpoint is undocumented too) and
+  an ambiguous send is left for staff to decide.
+- Opt-out: the REST error code `unsubscribed` (CONTRACTS.md §6).
 - Credential check [ours]: `GET /v1/messages?limit=1`. The docs mention a `messages:read` scope for reading
   history, so a list endpoint exists, but its path isn't documented.
 """
@@ -88,6 +94,7 @@ class CloudvnoProvider(Provider):
         "delivered": DELIVERED,
         "read": DELIVERED,
         "undelivered": UNDELIVERED,
+        "partially_delivered": UNDELIVERED,  # see the module docstring
         "failed": FAILED,
         "canceled": FAILED,
         "expired": FAILED,
@@ -102,6 +109,7 @@ class CloudvnoProvider(Provider):
     mps_by_sender_type = {"toll_free": 3.0, "short_code": 500.0}
     supports_lookup = False
     secret_headers = ("x-cloudvno-signature",)
+    opt_out_error_codes = frozenset({"unsubscribed"})
 
     def _headers(self) -> dict:
         return {"Authorization": f"Bearer {self.credential('api_key')}", "Accept": "application/json"}

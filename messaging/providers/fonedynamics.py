@@ -15,7 +15,13 @@ Assumed (no public specification, CONTRACTS.md §3 and §7):
 - the 400 body is ServiceStack's {"ResponseStatus": {"ErrorCode", "Message", "Errors": [{"FieldName", ...}]}};
   the error-code list is unknown, so an error naming the ``To`` field is taken as the recipient's fault;
 - the list endpoint ?Date_From=&Date_To=&Results_Count=&Results_Skip= answers {"Messages": [...]} and echoes
-  ``ExternalId``, which is how an ambiguous send is found again;
+  ``ExternalId``, which is how an ambiguous send is found again (matched on ExternalId, which carries our
+  message id, plus To and the time window); an answer of another shape, or more pages than the cap, is
+  inconclusive, never "not sent";
+- leased sender (``From`` blank): replies to the message reach us only through the lease's ``WebhookUri``
+  (fonedynamics.txt, "Leased Sender IDs"), so it is set to this sender's inbound webhook (with the callback
+  Basic credentials when configured) and ``WebhookMethod`` to POST; the reply body is assumed to be the
+  Message resource with ``Direction: Receive``, like the receipt;
 - rate limits are not documented: 429 and 5xx are treated as transient like everywhere else;
 - callback Basic auth: FD signs nothing; the unguessable sender uuid in our URL is the credential. If the sender's
   options carry ``callback_username``/``callback_password`` we embed them in the webhook URI
@@ -26,6 +32,7 @@ Assumed (no public specification, CONTRACTS.md §3 and §7):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,6 +54,7 @@ from .base import (
     callback_items,
     clean_error_code,
     first_of,
+    in_window,
     lookup_event_id,
     our_message_id,
     parse_datetime_utc,
@@ -89,6 +97,7 @@ class FonedynamicsProvider(BasicAuthCallbackProvider):
     # No rate limit is documented: start at a conservative 1 message per second; staff can raise it per sender.
     default_mps = 1.0
     supports_lookup = True
+    opt_out_error_codes = frozenset()  # the error-code list is not public (CONTRACTS.md §3); none is known
 
     def _auth(self) -> tuple[str, str]:
         return (self.credential("account_sid"), self.credential("token"))
@@ -100,13 +109,18 @@ class FonedynamicsProvider(BasicAuthCallbackProvider):
 
     def build_send(self, message: OutboundMessage) -> HttpCall:
         payload: dict[str, Any] = {"To": message.to, "Text": message.body}
-        if self.sender.address.strip():
+        leased = not self.sender.address.strip()
+        if not leased:
             payload["From"] = self.sender.address.strip()
         # else: From omitted -> Fone Dynamics sends from a leased number (fonedynamics.txt, "Leased Sender IDs")
         payload["DeliveryReceipt"] = True
         if message.status_callback_url:
             payload["DeliveryReceiptWebhookUri"] = self.callback_url(message.status_callback_url)
             payload["DeliveryReceiptWebhookMethod"] = "POST"
+        if leased and self.sender.inbound_url:
+            # A reply to a leased number is only forwarded where the message says: without these, it is lost.
+            payload["WebhookUri"] = self.callback_url(self.sender.inbound_url)
+            payload["WebhookMethod"] = "POST"
         payload["ExternalId"] = str(message.id)
         return HttpCall("POST", self._property_path(), json=payload, auth=self._auth())
 
@@ -155,28 +169,37 @@ class FonedynamicsProvider(BasicAuthCallbackProvider):
             return None
         return self._event(resource, source="lookup")
 
-    def build_find(self, message: OutboundMessage, since: datetime) -> HttpCall:
-        now = datetime.now(UTC)
+    def find(self, message: OutboundMessage, since: datetime, until: datetime | None = None) -> StatusEvent | None:
+        """Page through the property's messages of the window for the one carrying our ExternalId."""
+        window_end = until or datetime.now(UTC)
         params = {
             "Date_From": int(since.timestamp()),
-            "Date_To": int(now.timestamp()) + 3600,  # a little ahead, for clock skew
+            "Date_To": int(window_end.timestamp()) + (0 if until else 3600),  # open-ended: a little ahead, for skew
             "Results_Count": FIND_PAGE,
             "Results_Skip": 0,
         }
-        return HttpCall("GET", self._property_path(), params=params, auth=self._auth())
 
-    def parse_find(self, message: OutboundMessage, data) -> StatusEvent | None:
-        for item in _list_items(data):
+        def matches(item: dict) -> bool:
             resource = _resource(item)
-            if str(resource.get("ExternalId") or "") == str(message.id) and resource.get("MessageSid"):
-                return self._event(resource, source="lookup")
-        return None
+            if str(resource.get("ExternalId") or "") != str(message.id) or not resource.get("MessageSid"):
+                return False
+            if resource.get("To") and str(resource["To"]) != message.to:
+                return False
+            created = resource.get("Created")
+            return not _is_set(created) or in_window(parse_datetime_utc(created), since, until)
 
-    def find(self, message: OutboundMessage, since: datetime) -> StatusEvent | None:
-        """Page through the property's messages since ``since`` for the one carrying our ExternalId."""
-        return self.find_in_pages(message, since, pages=FIND_MAX_PAGES,
-                                  page_params=lambda page: {"Results_Skip": page * FIND_PAGE},
-                                  more=lambda data: len(_list_items(data)) >= FIND_PAGE)
+        def items(data: Any) -> list | None:
+            return _list_items(data)
+
+        def next_call(call: HttpCall, data: Any, headers: dict, rows: list) -> HttpCall | None:
+            if len(rows) < FIND_PAGE:
+                return None  # a short page: the window is exhausted
+            skip = int((call.params or {}).get("Results_Skip", 0)) + FIND_PAGE
+            return replace(call, params={**(call.params or {}), "Results_Skip": skip})
+
+        first = HttpCall("GET", self._property_path(), params=params, auth=self._auth())
+        return self.find_in_pages(first, items=items, matches=matches, next_call=next_call,
+                                  max_pages=FIND_MAX_PAGES, unique=False)
 
     def build_check(self) -> HttpCall:
         return HttpCall("GET", self._property_path(), params={"Results_Count": 1}, auth=self._auth())
@@ -224,11 +247,12 @@ class FonedynamicsProvider(BasicAuthCallbackProvider):
         )
 
 
-def _list_items(data: Any) -> list:
+def _list_items(data: Any) -> list | None:
+    """The resources of a list answer; None when the answer is not a list we can read (never "no messages")."""
     if isinstance(data, list):
         return data
     if isinstance(data, dict):
         for key in ("Messages", "Results", "Items"):
             if isinstance(data.get(key), list):
                 return data[key]
-    return []
+    return None

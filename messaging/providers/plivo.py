@@ -1,11 +1,31 @@
 """Plivo: REST API v1 (Message resource), status callbacks, signatures V2 / Ma-V2 / V3.
 
 See ../shared/providers/plivo.txt and CONTRACTS.md §2.
+
+Signatures: a callback is authentic when any signature it carries that we can check is valid: any of the
+comma-separated ``X-Plivo-Signature-V3`` values (with ``-V3-Nonce``), or ``X-Plivo-Signature-V2`` (with
+``-V2-Nonce``), computed with the sender's ``auth_token``. ``X-Plivo-Signature-Ma-V2`` is keyed with the *main
+account's* token (CONTRACTS.md §2), which we do not hold for a sub-account (the credentials are auth_id and
+auth_token only): it is accepted when it matches our token (the sender *is* the main account) and otherwise
+ignored, never a reason to refuse a request whose V2 or V3 is valid. A request with no valid signature is refused.
+
+Multi-unit messages: text over 160 GSM-7 / 70 UCS-2 characters is split into units. Plivo's support pages say
+the split parts are reported to the callback URL part by part: each part has its own ``MessageUUID``, all share
+``ParentMessageUUID`` (the first part's uuid, which is the uuid the send returned) and ``PartInfo`` reads
+"1 of 2", "2 of 2"... (the API reference calls both fields "reserved"). We key every callback on
+``ParentMessageUUID`` and combine the parts: the message is delivered once every part is, undelivered or failed
+as soon as one part is, and sent in between.
+
+Reconciliation (``find``): the list endpoint does not expose our message id (no ``url``, no tag), so a message is
+matched on recipient (``to_number``), sender (``from_number``; the Powerpack id filter when sending through a
+Powerpack), type and ``message_time`` within the window; two candidates are inconclusive, and so is a list
+longer than the page cap. MDR times without a zone are taken as UTC (the docs do not say) [?].
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,6 +38,7 @@ from .base import (
     UNDELIVERED,
     CallbackRequest,
     HttpCall,
+    LookupInconclusiveError,
     OutboundMessage,
     PermanentError,
     Provider,
@@ -29,6 +50,7 @@ from .base import (
     constant_time_equal,
     first_of,
     hmac_sha256,
+    in_window,
     lookup_event_id,
     parse_datetime_utc,
     sender_type,
@@ -38,6 +60,8 @@ from .base import (
 
 # Callback error codes that are the recipient's fault (failover to another sender will not help).
 RECIPIENT_ERROR_CODES = {"50", "70", "200", "60"}
+FIND_PAGE = 20  # the list endpoint's documented maximum `limit`
+FIND_MAX_PAGES = 50
 
 
 def _digits(number: str) -> str:
@@ -109,6 +133,9 @@ class PlivoProvider(Provider):
         return super().default_mps_for(address)
     supports_lookup = True
     secret_headers = ("x-plivo-signature-v2", "x-plivo-signature-ma-v2", "x-plivo-signature-v3")
+    media_limit_is_total = True  # "The total size of the MMS must not exceed 5MB" (plivo.txt)
+    # 200: "Source number blocked by STOP from destination" (CONTRACTS.md §2 error codes and §6 opt-out signals).
+    opt_out_error_codes = frozenset({"200"})
 
     def _account_path(self) -> str:
         return f"/v1/Account/{self.credential('auth_id')}"
@@ -180,27 +207,55 @@ class PlivoProvider(Provider):
             raw=data,
         )
 
-    def build_find(self, message: OutboundMessage, since: datetime) -> HttpCall:
-        params = {
+    def find(self, message: OutboundMessage, since: datetime, until: datetime | None = None) -> StatusEvent | None:
+        """Page through the outbound MDRs of the window (newest first, 20 a page, at most 50 pages) for the one
+        message to this recipient from this sender; see the module docstring for what is matched."""
+        params: dict[str, Any] = {
             "message_direction": "outbound",
-            "message_time__gte": since.strftime("%Y-%m-%d %H:%M:%S"),
-            "limit": 20,
+            "message_time__gte": since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "limit": FIND_PAGE,
             "offset": 0,
         }
-        return HttpCall("GET", f"{self._account_path()}/Message/", params=params, auth=self._auth())
+        if until is not None:
+            params["message_time__lte"] = until.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        powerpack = self.sender.options.get("powerpack_uuid")
+        if powerpack:
+            params["powerpack_id"] = powerpack
+        wanted_to = _digits(message.to)
+        wanted_from = "" if powerpack else _digits(self.sender.address)
+        wanted_type = "mms" if message.media_urls else "sms"
 
-    def parse_find(self, message: OutboundMessage, data) -> StatusEvent | None:
-        objects = data.get("objects", []) if isinstance(data, dict) else []
-        wanted = _digits(message.to)
-        for item in objects:
-            if _digits(str(item.get("to_number", ""))) == wanted:
-                return self.parse_lookup(item)
-        return None
+        def matches(item: dict) -> bool:
+            if _digits(str(item.get("to_number", ""))) != wanted_to:
+                return False
+            if wanted_from and _digits(str(item.get("from_number", ""))) != wanted_from:
+                return False
+            if item.get("message_type") and str(item["message_type"]) != wanted_type:
+                return False
+            when = item.get("message_time")
+            if not when:
+                raise LookupInconclusiveError("Plivo listed a message without message_time", provider=self.code)
+            return in_window(parse_datetime_utc(when), since, until)
 
-    def find(self, message: OutboundMessage, since: datetime) -> StatusEvent | None:
-        """Page through the outbound list since ``since`` for a message to this recipient."""
-        return self.find_in_pages(message, since, pages=50, page_params=lambda page: {"offset": page * 20},
-                                  more=lambda data: isinstance(data, dict) and bool(data.get("meta", {}).get("next")))
+        def items(data: Any) -> list | None:
+            objects = data.get("objects") if isinstance(data, dict) else None
+            return objects if isinstance(objects, list) else None
+
+        def next_call(call: HttpCall, data: Any, headers: dict, rows: list) -> HttpCall | None:
+            meta = data.get("meta") if isinstance(data, dict) else None
+            if not isinstance(meta, dict) or "next" not in meta:
+                # No paging information: only a short page proves there is nothing more.
+                if len(rows) < FIND_PAGE:
+                    return None
+                raise LookupInconclusiveError("Plivo's list answer has no paging information", provider=self.code)
+            if not meta.get("next"):
+                return None
+            offset = int((call.params or {}).get("offset", 0)) + FIND_PAGE
+            return replace(call, params={**(call.params or {}), "offset": offset})
+
+        first = HttpCall("GET", f"{self._account_path()}/Message/", params=params, auth=self._auth())
+        return self.find_in_pages(first, items=items, matches=matches, next_call=next_call,
+                                  max_pages=FIND_MAX_PAGES, unique=True)
 
     def build_check(self) -> HttpCall:
         return HttpCall("GET", f"{self._account_path()}/", auth=self._auth())
@@ -208,36 +263,43 @@ class PlivoProvider(Provider):
     # ---- callbacks ----
 
     def verify_callback(self, request: CallbackRequest) -> None:
+        """Accept when any signature we can check is valid (V3, V2, or Ma-V2 when keyed with our token)."""
         token = self.credential("auth_token")
         v3 = request.header("X-Plivo-Signature-V3")
-        if v3:
-            nonce = request.header("X-Plivo-Signature-V3-Nonce")
-            expected = b64(hmac_sha256(token, signature_v3_string(request.method, request.url, request.form, nonce)))
-            if any(constant_time_equal(expected, candidate.strip()) for candidate in v3.split(",")):
-                return
-            raise SignatureError("X-Plivo-Signature-V3 does not match")
-        nonce = request.header("X-Plivo-Signature-V2-Nonce")
+        v3_nonce = request.header("X-Plivo-Signature-V3-Nonce")
+        v2_nonce = request.header("X-Plivo-Signature-V2-Nonce")
         v2 = request.header("X-Plivo-Signature-V2")
         ma_v2 = request.header("X-Plivo-Signature-Ma-V2")
-        if not nonce or not (v2 or ma_v2):
+        if not ((v3 and v3_nonce) or (v2_nonce and (v2 or ma_v2))):
             raise SignatureError("Plivo signature headers are missing")
-        expected = b64(hmac_sha256(token, url_without_query(request.url) + nonce))
-        if constant_time_equal(expected, v2) or constant_time_equal(expected, ma_v2):
-            return
-        raise SignatureError("X-Plivo-Signature-V2 does not match")
+        if v3 and v3_nonce:
+            expected = b64(hmac_sha256(token, signature_v3_string(request.method, request.url, request.form, v3_nonce)))
+            if any(constant_time_equal(expected, candidate.strip()) for candidate in v3.split(",")):
+                return
+        if v2_nonce and (v2 or ma_v2):
+            expected = b64(hmac_sha256(token, url_without_query(request.url) + v2_nonce))
+            # Ma-V2 is keyed with the main account's token: it can only match here when our token is that one.
+            if constant_time_equal(expected, v2) or constant_time_equal(expected, ma_v2):
+                return
+        raise SignatureError("no Plivo signature matches")
 
     def parse_callback(self, request: CallbackRequest) -> list[StatusEvent]:
         params = request.params()
-        uuid = str(first_of(params, "MessageUUID", "message_uuid"))
-        if not uuid:
+        part_uuid = str(first_of(params, "MessageUUID", "message_uuid"))
+        if not part_uuid:
             return []
+        # Every part of a split message reports under its parent's uuid, the one the send returned.
+        uuid = str(first_of(params, "ParentMessageUUID", default=part_uuid))
         raw_status = str(first_of(params, "Status", "status"))
         inbound = not raw_status and bool(first_of(params, "Text", "Body"))
         code = clean_error_code(params.get("ErrorCode"))
+        part, parts = _part_info(params)
         try:
             sequence = int(params["Sequence"]) if params.get("Sequence") not in (None, "") else None
         except (TypeError, ValueError):
             sequence = None
+        if parts > 1:
+            sequence = None  # each part counts its own callbacks: their Sequences do not order the message
         occurred = parse_datetime_utc(
             first_of(params, "DeliveryReportTime", "SentTime", "QueuedTime", "MessageTime")
         )
@@ -256,6 +318,65 @@ class PlivoProvider(Provider):
                 raw=dict(params),
             )
         ]
+
+    def combine_parts(self, events: list[StatusEvent], history) -> list[StatusEvent]:
+        """A part's callback becomes the status of the whole message: undelivered (or failed) as soon as one
+        part is, delivered once every part is, sent (or queued) in between. ``history`` gives the callbacks
+        stored so far for the message, so the parts already reported count."""
+        out = []
+        for event in events:
+            part, parts = _part_info(event.raw if isinstance(event.raw, dict) else {})
+            if parts <= 1 or event.direction != "outbound":
+                out.append(event)
+                continue
+            latest: dict[int, dict] = {}
+            for payload in [*history(event.provider_message_id), event.raw]:
+                if not isinstance(payload, dict):
+                    continue
+                index, total = _part_info(payload)
+                if total != parts or not 1 <= index <= parts:
+                    continue
+                if _rank(self.map_status(payload.get("Status"))) > _rank(self.map_status(
+                        (latest.get(index) or {}).get("Status"))):
+                    latest[index] = payload  # forward only; the first terminal status of a part wins
+            statuses = {index: self.map_status(p.get("Status")) for index, p in latest.items()}
+            failing = [latest[i] for i in sorted(statuses) if statuses[i] in (UNDELIVERED, FAILED)]
+            if any(statuses[i] == UNDELIVERED for i in statuses):
+                combined = UNDELIVERED
+            elif failing:
+                combined = FAILED
+            elif len(statuses) == parts and all(s == DELIVERED for s in statuses.values()):
+                combined = DELIVERED
+            elif any(s in (SENT, DELIVERED) for s in statuses.values()):
+                combined = SENT
+            else:
+                combined = QUEUED
+            code = event.error_code
+            if combined in (UNDELIVERED, FAILED) and failing:
+                worst = next((p for p in failing if self.map_status(p.get("Status")) == combined), failing[0])
+                code = clean_error_code(worst.get("ErrorCode"))
+            out.append(replace(
+                event,
+                status=combined,
+                raw_status=f"{event.raw_status} (part {part} of {parts})",
+                error_code=code,
+                error_message=ERROR_TEXT.get(code, "") if code else "",
+            ))
+        return out
+
+
+def _part_info(params: dict) -> tuple[int, int]:
+    """(part, parts) from PartInfo "2 of 3"; (1, 1) when absent or unreadable."""
+    text = str(params.get("PartInfo") or "").lower().split(" of ")
+    try:
+        part, parts = int(text[0]), int(text[1])
+    except (IndexError, ValueError):
+        return 1, 1
+    return (part, parts) if 1 <= part <= parts else (1, 1)
+
+
+def _rank(status: str) -> int:
+    return {QUEUED: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3}.get(status, 0)
 
 
 def _is_gsm7(text: str) -> bool:

@@ -12,14 +12,23 @@ See ../shared/providers/sendblue.txt and CONTRACTS.md §4. What the documentatio
   `error_message`) and also `message`/`error`, and treat a 2xx answer whose `status` is `ERROR` (or which
   carries an error code) as the error it names.
 - Status lookup [sdk]: `GET /api/status?handle=`; reconciliation of an ambiguous send [sdk]:
-  `GET /api/v2/messages` filtered by `to_number`, `sendblue_number`, `is_outbound`, `created_at_gte`.
-  The list answer's `data` array is documented; its paging fields are not named, so we read one page.
+  `GET /api/v2/messages` filtered by `to_number`, `sendblue_number`, `is_outbound`, `created_at_gte` /
+  `created_at_lte`, read with the documented `limit` / `offset` until a short page. The list does not echo any
+  id of ours, so a message is matched on recipient, line, content and creation time within the window; two
+  candidates, an unreadable answer or more pages than the cap are inconclusive, never "not sent".
 - Callbacks [doc]: JSON with `message_handle`, `status`, `error_code`, `error_message`, `was_downgraded`,
   `opted_out` ... Statuses REGISTERED, PENDING, DECLINED, ACCEPTED, SUCCESS are listed but not explained [?];
   mapped per CONTRACTS.md §6. SMS downgrades (`was_downgraded: true`) may never get past SENT: that is kept
   in the raw payload, not taken as a failure. `opted_out: true` is read by the services as an opt-out.
 - Signature [doc]: not an HMAC; Sendblue sends the secret we configured verbatim in `sb-signing-secret`,
-  compared in constant time with the `signing_secret` credential.
+  compared in constant time with the `signing_secret` credential. Whether per-message `status_callback`
+  requests carry the header is not documented [?] (CONTRACTS.md §4). Our choice: when the header is present it
+  must match (constant time), whatever the sender's options; when it is absent the callback is refused, unless
+  the sender's options say ``"callback_verification": "url_token"``, which accepts callbacks on the
+  unguessable sender uuid in the URL alone (the random URL token CONTRACTS.md §4 recommends). Staff choose that
+  only once they have seen Sendblue post status callbacks without the header.
+- Opt-out: no error code of Sendblue's means "opted out" (4002 is a blacklisted number such as 911); the
+  signal is the `opted_out: true` field, which the services read.
 """
 
 from __future__ import annotations
@@ -48,12 +57,15 @@ from .base import (
     clean_error_code,
     constant_time_equal,
     first_of,
+    in_window,
     lookup_event_id,
     parse_datetime_utc,
     transient_for,
 )
 
 SIGNATURE_HEADER = "sb-signing-secret"
+FIND_PAGE = 100
+FIND_MAX_PAGES = 20
 
 # Documented error codes (CONTRACTS.md §4).
 ERROR_TEXT = {
@@ -104,6 +116,7 @@ class SendblueProvider(Provider):
     default_mps = 1.0
     supports_lookup = True
     secret_headers = (SIGNATURE_HEADER, "sb-api-secret-key")
+    opt_out_error_codes = frozenset()  # the signal is the `opted_out` field, not an error code
 
     def _headers(self) -> dict:
         return {
@@ -182,32 +195,45 @@ class SendblueProvider(Provider):
         event = self._event(data)
         return replace(event, event_id=lookup_event_id(event.provider_message_id, event.raw_status))
 
-    def build_find(self, message: OutboundMessage, since: datetime) -> HttpCall:
-        params = {
+    def find(self, message: OutboundMessage, since: datetime, until: datetime | None = None) -> StatusEvent | None:
+        """Page through this line's outbound messages to this recipient created in the window."""
+        params: dict[str, Any] = {
             "is_outbound": "true",
             "to_number": message.to,
             "sendblue_number": self.sender.address,
             "created_at_gte": since.isoformat(),
             "order_by": "createdAt",
             "order_direction": "desc",
-            "limit": 100,
+            "limit": FIND_PAGE,
+            "offset": 0,
         }
-        return HttpCall("GET", "/api/v2/messages", params=params, headers=self._headers())
+        if until is not None:
+            params["created_at_lte"] = until.isoformat()
 
-    def parse_find(self, message: OutboundMessage, data: Any) -> StatusEvent | None:
-        items = data.get("data") if isinstance(data, dict) else None
-        for item in items if isinstance(items, list) else []:
-            if not isinstance(item, dict) or not item.get("message_handle"):
-                continue
-            if first_of(item, "to_number", "number") != message.to:
-                continue
+        def matches(item: dict) -> bool:
+            if not item.get("message_handle") or first_of(item, "to_number", "number") != message.to:
+                return False
             ours = first_of(item, "sendblue_number", "from_number")
             if ours and ours != self.sender.address:
-                continue
+                return False
             if item.get("content") not in (None, "") and message.body and item["content"] != message.body:
-                continue
-            return self.parse_lookup(item)
-        return None
+                return False
+            created = first_of(item, "date_created", "date_sent", default=None)
+            return created is None or in_window(parse_datetime_utc(created), since, until)
+
+        def items(data: Any) -> list | None:
+            rows = data.get("data") if isinstance(data, dict) else None
+            return rows if isinstance(rows, list) else None
+
+        def next_call(call: HttpCall, data: Any, headers: dict, rows: list) -> HttpCall | None:
+            if len(rows) < FIND_PAGE:
+                return None  # a short page: the window is exhausted
+            offset = int((call.params or {}).get("offset", 0)) + FIND_PAGE
+            return replace(call, params={**(call.params or {}), "offset": offset})
+
+        first = HttpCall("GET", "/api/v2/messages", params=params, headers=self._headers())
+        return self.find_in_pages(first, items=items, matches=matches, next_call=next_call,
+                                  max_pages=FIND_MAX_PAGES, unique=True)
 
     def build_check(self) -> HttpCall:
         return HttpCall("GET", "/api/v2/messages", params={"limit": 1}, headers=self._headers())
@@ -215,11 +241,14 @@ class SendblueProvider(Provider):
     # ---- callbacks ----
 
     def verify_callback(self, request: CallbackRequest) -> None:
-        expected = self.credential("signing_secret")
+        """Header present: it must equal the signing secret. Header absent: refused, unless the sender opted
+        into URL-token-only verification (see the module docstring)."""
         given = request.header(SIGNATURE_HEADER)
         if not given:
+            if self.sender.options.get("callback_verification") == "url_token":
+                return  # the unguessable sender uuid in the URL is the credential, by the sender's choice
             raise SignatureError(f"{SIGNATURE_HEADER} is missing")
-        if not constant_time_equal(expected, given):
+        if not constant_time_equal(self.credential("signing_secret"), given):
             raise SignatureError(f"{SIGNATURE_HEADER} does not match")
 
     def parse_callback(self, request: CallbackRequest) -> list[StatusEvent]:

@@ -303,7 +303,7 @@ def test_get_callback_reads_the_query(make_sender, client):
 
 
 def test_basic_auth_protected_callbacks(make_sender, client):
-    sender = make_sender("bandwidth", options={"callback_username": "bw", "callback_password": "s3cret-pass"})
+    sender = make_sender("bandwidth", options={"callback_username": "bw"}, callback_password="s3cret-pass")
     message = contract.sent_message(sender, "m-auth")
     path = contract.webhook_path(sender)
     request = contract.callback(sender, provider_message_id="m-auth", raw_status="delivered", url="")
@@ -325,7 +325,7 @@ def test_emulator_events_reach_the_message(make_sender, sandbox, live_server, ou
     """The emulator's events (written from the documentation) read by the adapter over real HTTP, through
     Basic credentials embedded in the callbackUrl."""
     message = contract.send_through_emulator(make_sender, sandbox, live_server, outcome,
-                                             options={"callback_username": "bw", "callback_password": "s3cret-pass"})
+                                             options={"callback_username": "bw"}, callback_password="s3cret-pass")
     if outcome == "undelivered":
         assert message.error_code and message.error_message
     assert all("s3cret-pass" not in str(e.payload) for e in MessageEvent.objects.filter(message=message))

@@ -179,7 +179,7 @@ def test_reply_is_stored_as_inbound(make_sender, client):
 
 
 def test_basic_auth_protected_callbacks(make_sender, client):
-    sender = make_sender("fonedynamics", options={"callback_username": "fd", "callback_password": "pa55-word"})
+    sender = make_sender("fonedynamics", options={"callback_username": "fd"}, callback_password="pa55-word")
     message = contract.sent_message(sender, "M-auth")
     path = contract.webhook_path(sender)
     request = contract.callback(sender, provider_message_id="M-auth", raw_status="Delivered", url="")
@@ -202,7 +202,7 @@ def test_emulator_receipts_reach_the_message(make_sender, sandbox, live_server, 
     """The emulator's webhook (written from the documentation) read by the adapter, over real HTTP, with
     Basic auth embedded in the webhook URI."""
     message = contract.send_through_emulator(make_sender, sandbox, live_server, outcome,
-                                             options={"callback_username": "fd", "callback_password": "pa55-word"})
+                                             options={"callback_username": "fd"}, callback_password="pa55-word")
     stored = MessageEvent.objects.get(message=message)
     assert "pa55-word" not in str(stored.payload)
 

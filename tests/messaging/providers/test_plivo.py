@@ -47,6 +47,7 @@ class TestPlivoContract(ProviderContract):
         headers = dict(request["headers"])
         headers["X-Plivo-Signature-V3"] = b64(b"not the signature")
         headers["X-Plivo-Signature-V2"] = b64(b"not the signature")
+        headers["X-Plivo-Signature-Ma-V2"] = b64(b"not the signature")
         return {**request, "headers": headers}
 
 
@@ -114,15 +115,54 @@ def test_v2_alone_is_accepted_and_a_wrong_token_refused(make_sender):
         adapter.verify_callback(_request({}, url))
 
 
+def _only(headers: dict, prefix: str) -> dict:
+    return {k: v for k, v in headers.items() if k.startswith(prefix)}
+
+
 def test_v3_covers_the_body(make_sender):
     sender = make_sender("plivo")
     adapter = provider_for(sender)
     url = "https://example.com/webhooks/plivo/x/status/?m=5"
     form = [("MessageUUID", "u1"), ("Status", "delivered")]
-    headers = _signature_headers(sender.credentials["auth_token"], "POST", url, dict(form))
+    headers = _only(_signature_headers(sender.credentials["auth_token"], "POST", url, dict(form)),
+                    "X-Plivo-Signature-V3")
     adapter.verify_callback(_request(headers, url, form))
     with pytest.raises(SignatureError):
         adapter.verify_callback(_request(headers, url, [("MessageUUID", "u1"), ("Status", "failed")]))
+
+
+def test_a_failing_v3_does_not_refuse_a_valid_v2(make_sender):
+    """Any valid documented signature is enough (V2 signs the URL and nonce only: CONTRACTS.md §2)."""
+    sender = make_sender("plivo")
+    adapter = provider_for(sender)
+    url = "https://example.com/webhooks/plivo/x/status/"
+    form = [("MessageUUID", "u1"), ("Status", "delivered")]
+    headers = _signature_headers(sender.credentials["auth_token"], "POST", url, dict(form))
+    headers["X-Plivo-Signature-V3"] = b64(b"a V3 computed some other way")
+    adapter.verify_callback(_request(headers, url, form))
+    # and neither does a failing Ma-V2 (keyed with a main-account token we do not hold)
+    headers["X-Plivo-Signature-Ma-V2"] = b64(hmac_sha256("the main account's token", url + "1"))
+    adapter.verify_callback(_request(headers, url, form))
+    # but nothing valid at all is refused, and an Ma-V2 we cannot check is no signature on its own
+    with pytest.raises(SignatureError):
+        adapter.verify_callback(_request({**headers, "X-Plivo-Signature-V2": b64(b"wrong")}, url, form))
+    ma_only = {"X-Plivo-Signature-Ma-V2": headers["X-Plivo-Signature-Ma-V2"],
+               "X-Plivo-Signature-V2-Nonce": headers["X-Plivo-Signature-V2-Nonce"]}
+    with pytest.raises(SignatureError):
+        adapter.verify_callback(_request(ma_only, url, form))
+
+
+def test_a_failing_v3_with_a_valid_v2_is_applied_through_the_webhook(make_sender, client):
+    contract = TestPlivoContract()
+    sender = make_sender("plivo")
+    message = contract.sent_message(sender, "pm-v2")
+    path = contract.webhook_path(sender)
+    request = contract.callback(sender, url=f"http://testserver{path}", provider_message_id="pm-v2",
+                                raw_status="delivered")
+    request["headers"]["X-Plivo-Signature-V3"] = b64(b"not the V3")
+    assert client.post(path, **request).status_code == 200
+    message.refresh_from_db()
+    assert message.status == "delivered"
 
 
 def test_signature_checked_against_public_base_url_behind_a_proxy(make_sender, client, settings):
