@@ -8,8 +8,8 @@ GET  /v1/users/{userId}/messages             list: from, to, fromDateTime, toDat
                                              direction, state, deliveryState, sortOrder, size (25, max 1000),
                                              page; JSON array, Link rel="next" when there is more
 Auth: HTTP Basic api_token:api_secret. Errors: {"category", "code", "message", "details": [{"name", "value"}]}.
-Rate limit (the 429 fault and the per-sender limit): 403 {"category": "limit", "code": "message-rate-limit"}
-with a Retry-After header (Retry-After is our addition; the documentation names none).
+Rate limit (the 429 fault and the per-sender limit): 403 {"category": "limit", "code": "message-rate-limit"},
+with no Retry-After header (the documentation names none) unless the `undocumented_retry_after` option is on.
 Message events: JSON POST (or GET with the fields in the query, callbackHttpMethod=GET) to callbackUrl,
 User-Agent BandwidthAPI/v1: state "sent" (deliveryState "waiting" when a receipt was requested), then the receipt
 (state "sent" with deliveryState "delivered" / "not-delivered", deliveryCode, deliveryDescription) when
@@ -20,8 +20,8 @@ as HTTP Basic auth, as the documentation describes.
 
 from __future__ import annotations
 
-import random
 import re
+import secrets
 import string
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -48,7 +48,7 @@ def _now() -> str:
 
 
 def _message_id() -> str:
-    return "m-" + "".join(random.choices(string.ascii_lowercase + string.digits, k=25))
+    return "m-" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(25))
 
 
 def _error(category: str, code: str, message: str, details: list | None = None) -> dict:
@@ -205,7 +205,8 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             if outcome == "delivered" and receipt == "all":
                 steps.append(event_builder(record, "sent", "delivered", "0"))
             elif outcome == "undelivered" and receipt in ("all", "error"):
-                steps.append(event_builder(record, "sent", "not-delivered", random.choice(list(NOT_DELIVERED_CODES))))
+                steps.append(event_builder(record, "sent", "not-delivered",
+                                           sandbox.rng.choice(list(NOT_DELIVERED_CODES))))
         sandbox.post_callbacks(steps)
         return record
 
@@ -214,7 +215,7 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             return _answer(500, _error("internal-server-error", "internal-error", "An internal server error occurred"))
         if fault == "429":
             return _answer(403, _error("limit", "message-rate-limit", "You have exceeded your message rate limit"),
-                           headers={"Retry-After": f"{max(1, round(retry_after))}"})
+                           headers=sandbox.retry_after_headers(retry_after))
         return None
 
     async def send(request: web.Request) -> web.StreamResponse:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import random
 import re
 import time
 import uuid
@@ -68,13 +67,11 @@ def _rate_headers() -> dict[str, str]:
     }
 
 
-def _error(status: int, code: str, message: str, param: str | None = None, **extra) -> web.Response:
+def _error(status: int, code: str, message: str, param: str | None = None, headers: dict | None = None,
+           **extra) -> web.Response:
     body = {"error": {"code": code, "message": message, "param": param, "doc_url": f"{DOC_URL}#{code}"}}
     body.update(extra)
-    headers = _rate_headers()
-    if "retry_after" in extra:
-        headers["Retry-After"] = str(extra["retry_after"])
-    return web.json_response(body, status=status, headers=headers)
+    return web.json_response(body, status=status, headers={**_rate_headers(), **(headers or {})})
 
 
 def sign(secret: str, url: str, params: dict[str, str]) -> str:
@@ -186,7 +183,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             return _error(503, "service_unavailable", "The service is temporarily unavailable.")
         if fault == "429":
             wait = max(1, round(retry_after))
-            return _error(429, "rate_limit_exceeded", "Too many requests.", retry_after=wait)
+            # `retry_after` in the body is documented; a Retry-After header is not (only with the option).
+            return _error(429, "rate_limit_exceeded", "Too many requests.", retry_after=wait,
+                          headers=sandbox.retry_after_headers(wait))
         record = {
             "sid": _sid(),
             "account_sid": "AC" + hashlib.sha256(key.encode()).hexdigest()[:32],
@@ -205,9 +204,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         sandbox.ledger.accept(CODE, f"{key}:{sender}", to, record["status_callback"] or text)
         outcome = sandbox.outcome(to)
         if outcome == "failed":
-            steps = [callback_builder(record, "failed", random.choice(FAILED_CODES))]
+            steps = [callback_builder(record, "failed", sandbox.rng.choice(FAILED_CODES))]
         else:
-            code = random.choice(UNDELIVERED_CODES) if outcome == "undelivered" else ""
+            code = sandbox.rng.choice(UNDELIVERED_CODES) if outcome == "undelivered" else ""
             steps = [callback_builder(record, "sent"), callback_builder(record, outcome, code)]
         sandbox.post_callbacks(steps)
         if fault == "ambiguous":

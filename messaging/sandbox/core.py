@@ -74,6 +74,13 @@ class Options:
     callback_concurrency: int = 16  # callbacks in flight at once, as a provider's dispatcher would limit them
     reject_credentials: list = field(default_factory=lambda: ["invalid"])  # these secrets fail auth
     outcomes_by_suffix: dict = field(default_factory=dict)  # {"0001": "failed"}: recipient ending -> outcome
+    # Add a Retry-After header to rate-limit answers of providers whose documentation names none (Plivo, Fone
+    # Dynamics, Sendblue, Bandwidth; CloudVNO documents `retry_after` in the body, not a header). Off: the
+    # emulator answers as documented, and the adapters fall back on their own default wait.
+    undocumented_retry_after: bool = False
+    # Every random choice that shapes an answer (faults, outcomes, error codes, callback duplication and
+    # reordering) comes from Sandbox.rng, seeded with this: the same seed and the same requests give the same
+    # answers. Identifiers and nonces stay unique (``secrets``), so a re-seeded run never reuses one.
     seed: int | None = None
 
     def update(self, data: dict) -> None:
@@ -151,6 +158,12 @@ class Sandbox:
         for store in self.messages.values():  # empty in place: provider modules keep references to these
             store.clear()
         self._next_free.clear()
+
+    def retry_after_headers(self, retry_after: float) -> dict[str, str]:
+        """The Retry-After header for a provider that documents none: only when the option asks for it."""
+        if not self.options.undocumented_retry_after:
+            return {}
+        return {"Retry-After": f"{max(1, round(retry_after))}"}
 
     def is_rejected_secret(self, *secrets: str) -> bool:
         return any(s and s in self.options.reject_credentials for s in secrets)

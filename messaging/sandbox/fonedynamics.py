@@ -11,13 +11,18 @@ with the Message resource when the receipt arrives: POST JSON {"Message": {...}}
 in the query (DeliveryReceiptWebhookMethod). No public spec exists for this body: it is our assumption. Statuses:
 Delivered; Failed with Submitted set (carrier refusal); Failed without Submitted (never left). Nothing is signed;
 credentials embedded in the webhook URI (user:pass@host) are sent as HTTP Basic auth, as any HTTP client does.
-No rate limit is documented: the 429 fault answers 429 with Retry-After.
+Leased sender (From blank): the lease-only WebhookUri / WebhookMethod (POST or GET, default POST) are accepted and
+kept; a reply to the message (POST /sandbox/inbound {"provider": "fonedynamics", "reply_to": <MessageSid>,
+"text": ...}) is posted there, as the Message resource of the reply (Direction Receive, Status Received, From the
+recipient, To the leased number): the reply body is our assumption, like the receipt's. Without a WebhookUri the
+reply reaches nobody, as documented. The other lease options (ForwardToSms, ...) are accepted and ignored.
+No rate limit is documented: the 429 fault answers 429, with Retry-After only under `undocumented_retry_after`.
 """
 
 from __future__ import annotations
 
-import random
 import re
+import secrets
 import string
 import time
 
@@ -32,7 +37,7 @@ FAILED_CODES = ["InvalidDestination", "Expired", "Rejected"]  # the real code li
 
 
 def _sid(prefix: str) -> str:
-    return prefix + "".join(random.choices(string.ascii_uppercase + string.digits, k=31))
+    return prefix + "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(31))
 
 
 def _error(status: int, code: str, message: str, field: str = "") -> web.Response:
@@ -55,8 +60,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
 
     def resource(record: dict) -> dict:
         keys = ("MessageSid", "AccountSid", "PropertySid", "From", "To", "Text", "ExternalId", "DeliveryReceipt",
-                "DeliveryReceiptWebhookUri", "DeliveryReceiptWebhookMethod", "NumSegments", "Status", "Direction",
-                "Scheduled", "Created", "Submitted", "Delivered", "Received", "ErrorCode")
+                "DeliveryReceiptWebhookUri", "DeliveryReceiptWebhookMethod", "WebhookUri", "WebhookMethod",
+                "NumSegments", "Status", "Direction", "Scheduled", "Created", "Submitted", "Delivered", "Received",
+                "ErrorCode")
         return {key: record.get(key) for key in keys}
 
     def webhook_builder(record: dict, status: str, *, submitted: bool, error_code: str = ""):
@@ -106,6 +112,12 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         if method not in ("POST", "GET"):
             return _error(400, "InvalidMethod", "DeliveryReceiptWebhookMethod must be POST or GET",
                           "DeliveryReceiptWebhookMethod")
+        reply_method = str(body.get("WebhookMethod") or "POST").upper()
+        if reply_method not in ("POST", "GET"):
+            return _error(400, "InvalidMethod", "WebhookMethod must be POST or GET", "WebhookMethod")
+        reply_uri = body.get("WebhookUri") or None
+        if reply_uri is not None and not str(reply_uri).startswith(("http://", "https://")):
+            return _error(400, "InvalidUri", "WebhookUri must be an absolute http(s) URI", "WebhookUri")
         property_sid = request.match_info["property_sid"]
         sender_key = f"{creds[0]}:{property_sid}:{sender or 'leased'}"
         fault, retry_after = sandbox.fault(CODE, sender_key)
@@ -114,7 +126,7 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         if fault == "429":
             return web.json_response(
                 {"ResponseStatus": {"ErrorCode": "TooManyRequests", "Message": "Too many requests"}},
-                status=429, headers={"Retry-After": f"{max(1, round(retry_after))}"},
+                status=429, headers=sandbox.retry_after_headers(retry_after),
             )
         now = int(time.time())
         record = {
@@ -122,13 +134,16 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "AccountSid": creds[0],
             "PropertySid": property_sid,
             # a leased sender: an E.164 number allocated per recipient
-            "From": sender or "+6148" + "".join(random.choices(string.digits, k=7)),
+            "From": sender or "+6148" + "".join(secrets.choice(string.digits) for _ in range(7)),
             "To": to,
             "Text": text,
             "ExternalId": body.get("ExternalId"),
             "DeliveryReceipt": body.get("DeliveryReceipt", True) is not False,
             "DeliveryReceiptWebhookUri": body.get("DeliveryReceiptWebhookUri"),
             "DeliveryReceiptWebhookMethod": method,
+            # lease-only reply handling: kept only when sending from a leased number
+            "WebhookUri": reply_uri if not sender else None,
+            "WebhookMethod": reply_method if not sender and reply_uri else None,
             "NumSegments": max(1, -(-len(text) // 153)) if len(text) > 160 else 1,
             "Status": "Processing",
             "Direction": "Transmit",
@@ -145,9 +160,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         if outcome == "delivered":
             step = webhook_builder(record, "Delivered", submitted=True)
         elif outcome == "undelivered":
-            step = webhook_builder(record, "Failed", submitted=True, error_code=random.choice(FAILED_CODES))
+            step = webhook_builder(record, "Failed", submitted=True, error_code=sandbox.rng.choice(FAILED_CODES))
         else:
-            step = webhook_builder(record, "Failed", submitted=False, error_code=random.choice(FAILED_CODES))
+            step = webhook_builder(record, "Failed", submitted=False, error_code=sandbox.rng.choice(FAILED_CODES))
 
         def submitted() -> dict:  # the SMSC takes it; no webhook (only receipts are posted)
             record["Status"] = "Submitted"
@@ -192,7 +207,31 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         rows.sort(key=lambda r: r["Created"], reverse=True)
         return web.json_response({"Messages": [resource(r) for r in rows[skip: skip + count]]})
 
+    async def reply(data: dict) -> dict:
+        """A recipient answers a message sent from a leased number: posted to that message's WebhookUri."""
+        original = store.get(str(data["reply_to"]))
+        if original is None:
+            return {"error": "unknown message"}
+        now = int(time.time())
+        record = {
+            "MessageSid": _sid("M"), "AccountSid": original["AccountSid"], "PropertySid": original["PropertySid"],
+            "From": original["To"], "To": original["From"], "Text": data.get("text", ""), "Status": "Received",
+            "Direction": "Receive", "Created": now, "Received": now, "DeliveryReceipt": False,
+        }
+        if not original.get("WebhookUri"):
+            return {"MessageSid": record["MessageSid"], "forwarded": False}
+        url, headers = split_url_credentials(original["WebhookUri"])
+        if (original.get("WebhookMethod") or "POST") == "GET":
+            query = {k: ("" if v is None else str(v)) for k, v in resource(record).items()}
+            sandbox.post_callbacks([lambda: {"url": url, "method": "GET", "data": query, "headers": headers}])
+        else:
+            sandbox.post_callbacks([lambda: {"url": url, "method": "POST", "json": {"Message": resource(record)},
+                                             "headers": headers}])
+        return {"MessageSid": record["MessageSid"], "forwarded": True}
+
     async def inbound(data: dict) -> dict:
+        if data.get("reply_to"):
+            return await reply(data)
         now = int(time.time())
         record = {
             "MessageSid": _sid("M"), "AccountSid": data.get("account_sid", ""),

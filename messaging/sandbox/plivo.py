@@ -7,6 +7,17 @@ GET  /v1/Account/{auth_id}/Message/        list (message_direction, message_stat
 GET  /v1/Account/{auth_id}/                account details (credential check)
 Callbacks: form-encoded to `url` (or GET with `method=GET`), statuses queued -> sent -> final, with `Sequence`,
 signed X-Plivo-Signature-V2 (+ Ma-V2) and X-Plivo-Signature-V3, each with its nonce.
+
+Text limits (plivo.txt, `text`): GSM 03.38 text at most 1600 characters, split into 153-character units beyond
+160; text with any other (UCS-2) character at most 737, split into 67-character units beyond 70; longer text
+is refused with 400. Multi-unit messages (Plivo's support pages): the split parts are reported part by part,
+each with its own MessageUUID, ParentMessageUUID the first part's uuid (the one the send returns), PartInfo
+"1 of N" ... "N of N", and their own Sequence 1, 2, 3. `Units` carries N in every part's callbacks, and the MDR
+(GET one, list) is the message's, with `units` N and the combined state (our reading: the docs define `Units` as
+"the number of units into which a long SMS was split"). Outcomes: all parts delivered; undelivered = the last
+part undelivered, the others delivered; failed = every part failed.
+
+Rate limit: 429 {"api_id", "error"}; no Retry-After header (none documented) unless `undocumented_retry_after`.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import random
+import secrets
 import uuid
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlsplit
@@ -26,6 +37,21 @@ from .core import Sandbox, basic_credentials
 CODE = "plivo"
 UNDELIVERED_CODES = ["20", "30", "50", "70", "80"]
 FAILED_CODES = ["10", "40", "90", "120", "420"]
+GSM_MAX, GSM_SINGLE, GSM_UNIT = 1600, 160, 153
+UCS2_MAX, UCS2_SINGLE, UCS2_UNIT = 737, 70, 67
+# GSM 03.38 basic character set and its extension table (3GPP TS 23.038).
+GSM_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
+    "abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM_EXTENSION = set("^{}\\[~]|€\f")
+
+
+def units_of(text: str) -> tuple[str, int]:
+    """("gsm" or "ucs2", number of units) of a text, per plivo.txt."""
+    if all(ch in GSM_BASIC or ch in GSM_EXTENSION for ch in text):
+        return "gsm", 1 if len(text) <= GSM_SINGLE else -(-len(text) // GSM_UNIT)
+    return "ucs2", 1 if len(text) <= UCS2_SINGLE else -(-len(text) // UCS2_UNIT)
 
 
 def _now() -> str:
@@ -57,8 +83,8 @@ def _v3_signed_text(method: str, url: str, params: dict[str, str], nonce: str) -
 
 
 def _signature_headers(token: str, method: str, url: str, params: dict[str, str]) -> dict[str, str]:
-    nonce2 = str(random.randint(10**19, 10**20 - 1))
-    nonce3 = str(random.randint(10**19, 10**20 - 1))
+    nonce2 = str(10**19 + secrets.randbelow(9 * 10**19))
+    nonce3 = str(10**19 + secrets.randbelow(9 * 10**19))
     split = urlsplit(url)
     v2 = _sign(token, f"{split.scheme}://{split.netloc}{split.path}{nonce2}")
     return {
@@ -97,9 +123,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "message_type": record["type"],
             "from_number": record["src"],
             "to_number": record["dst"],
-            "units": 1,
+            "units": record["units"],
             "total_rate": "0.00500",
-            "total_amount": "0.00500",
+            "total_amount": f"{0.005 * record['units']:.5f}",
             "error_code": record["error_code"] if record["error_code"] else "",
             "error_message": "",
             "message_sent_time": record.get("sent_time", ""),
@@ -107,27 +133,41 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "resource_uri": f"/v1/Account/{record['auth_id']}/Message/{record['uuid']}/",
         }
 
-    def callback_builder(record: dict, state: str, sequence: int, error_code: str = ""):
+    def combined_state(record: dict) -> str:
+        """The message's state from its parts' states: undelivered or failed as soon as one part is, delivered
+        once all are, else the least advanced part's."""
+        states = [part["state"] for part in record["parts"]]
+        for final in ("undelivered", "failed"):
+            if final in states:
+                return final
+        if all(state == "delivered" for state in states):
+            return "delivered"
+        return "queued" if "queued" in states else "sent"
+
+    def callback_builder(record: dict, state: str, sequence: int, error_code: str = "", part: int = 1):
         def build() -> dict:
-            record["state"] = state
+            piece = record["parts"][part - 1]
+            piece["state"] = state
+            record["state"] = combined_state(record)
             record["updated"] = _now()
             if state == "sent":
-                record["sent_time"] = record["updated"]
+                record["sent_time"] = record.get("sent_time") or record["updated"]
             if error_code:
                 record["error_code"] = error_code
+            units = len(record["parts"])
             params = {
-                "MessageUUID": record["uuid"],
+                "MessageUUID": piece["uuid"],
                 "To": record["dst"],
                 "From": record["src"],
                 "Type": record["type"],
                 "Status": state,
-                "Units": "1",
+                "Units": str(units),
                 "TotalRate": "0.00500",
-                "TotalAmount": "0.00500",
+                "TotalAmount": f"{0.005 * units:.5f}",
                 "MCC": "310",
                 "MNC": "260",
                 "ParentMessageUUID": record["uuid"],
-                "PartInfo": "1 of 1",
+                "PartInfo": f"{part} of {units}",
                 "Sequence": str(sequence),
                 "MessageTime": record["time"],
                 "QueuedTime": record["time"],
@@ -181,6 +221,13 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         text = body.get("text")
         if kind == "sms" and not text:
             return _error(400, "text parameter is required")
+        encoding, units = units_of(str(text or ""))
+        if encoding == "gsm" and len(text or "") > GSM_MAX:
+            return _error(400, f"text exceeds the limit of {GSM_MAX} characters for GSM 03.38 text")
+        if encoding == "ucs2" and len(text or "") > UCS2_MAX:
+            return _error(400, f"text exceeds the limit of {UCS2_MAX} characters for unicode text")
+        if kind != "sms":
+            units = 1
         destinations = [_clean(d) for d in str(dst).split("<")]
         for d in destinations:
             if not d.isdigit() or not 8 <= len(d) <= 14:
@@ -193,7 +240,7 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             return web.json_response(
                 {"api_id": _api_id(), "error": "too many requests"},
                 status=429,
-                headers={"Retry-After": f"{max(1, round(retry_after))}"},
+                headers=sandbox.retry_after_headers(retry_after),
             )
         uuids = []
         for destination in destinations:
@@ -213,18 +260,26 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
                 "error_code": "",
                 "time": _now(),
                 "updated": _now(),
+                "units": units,
             }
+            # part 1 is the message itself: its uuid is the one the send returns
+            record["parts"] = [{"uuid": record["uuid"] if n == 0 else str(uuid.uuid4()), "state": "queued"}
+                               for n in range(units)]
             store[record["uuid"]] = record
             uuids.append(record["uuid"])
             sandbox.ledger.accept(CODE, sender_key, destination, record["url"] or record["text"])
             outcome = sandbox.outcome("+" + destination)
-            steps = [callback_builder(record, "queued", 1)]
+            parts = range(1, units + 1)
+            steps = [callback_builder(record, "queued", 1, part=n) for n in parts]
             if outcome == "failed":
-                steps.append(callback_builder(record, "failed", 2, random.choice(FAILED_CODES)))
+                code = sandbox.rng.choice(FAILED_CODES)
+                steps += [callback_builder(record, "failed", 2, code, part=n) for n in parts]
             else:
-                steps.append(callback_builder(record, "sent", 2))
-                code = random.choice(UNDELIVERED_CODES) if outcome == "undelivered" else ""
-                steps.append(callback_builder(record, outcome, 3, code))
+                steps += [callback_builder(record, "sent", 2, part=n) for n in parts]
+                code = sandbox.rng.choice(UNDELIVERED_CODES) if outcome == "undelivered" else ""
+                for n in parts:  # an undelivered message: its last part is the one that did not arrive
+                    final = "undelivered" if outcome == "undelivered" and n == units else "delivered"
+                    steps.append(callback_builder(record, final, 3, code if final == "undelivered" else "", part=n))
             sandbox.post_callbacks(steps)
         if fault == "ambiguous":
             sandbox.ledger.counts["ambiguous"] += 1
@@ -307,7 +362,8 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
     async def force(message_uuid: str, data: dict) -> dict:
         record = store[message_uuid]
         sequence = int(data.get("sequence", 99))
-        sandbox.post_callbacks([callback_builder(record, data["status"], sequence, data.get("error_code", ""))])
+        sandbox.post_callbacks([callback_builder(record, data["status"], sequence, data.get("error_code", ""),
+                                                 part=int(data.get("part", 1)))])
         return {"queued": True}
 
     sandbox.inbound_handlers[CODE] = inbound

@@ -195,7 +195,7 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         if fault == "5xx":
             return _error(500, 5000, "Internal error")
         if fault == "429":
-            return _error(429, 4001, "Rate limit exceeded", headers={"Retry-After": str(max(1, round(retry_after)))})
+            return _error(429, 4001, "Rate limit exceeded", headers=sandbox.retry_after_headers(retry_after))
         now = _now()
         record = {
             "handle": str(uuid.uuid4()).upper(),
