@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.urls import reverse
 
@@ -73,3 +75,165 @@ def test_credentials_are_encrypted_at_rest(db):
         stored = cursor.fetchone()[0]
     assert "plain-9" not in stored and "MA1" not in stored
     assert Sender.objects.get(pk=sender.pk).credentials["auth_token"] == "plain-9"
+
+
+# ---- the callback password: its own encrypted, write-only field ----
+
+
+def _change(admin_client, sender, **fields):
+    data = {"name": sender.name, "provider": sender.provider, "address": sender.address, "is_active": "on",
+            "mps": str(sender.mps), "api_base_url": sender.api_base_url, "options": json.dumps(sender.options),
+            "credentials_input": "", "callback_password_input": ""}
+    data.update(fields)
+    return admin_client.post(reverse("admin:messaging_sender_change", args=[sender.pk]), data)
+
+
+def _raw_column(sender, column: str) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM messaging_sender WHERE id = %s", [sender.pk])
+        return cursor.fetchone()[0]
+
+
+BW_CREDENTIALS = "user_id=u-1\napi_token=t-12345678\napi_secret=s-12345678"
+
+
+def test_callback_password_is_encrypted_write_only_and_never_shown(admin_client):
+    response = _add(admin_client, provider="bandwidth", credentials_input=BW_CREDENTIALS,
+                    options='{"callback_username": "bw-user"}', callback_password_input="Cb-Pass-7731")
+    assert response.status_code == 302, response.content.decode()[:2000]
+    sender = Sender.objects.get()
+    assert sender.callback_password == "Cb-Pass-7731"
+    assert "callback_password" not in sender.options
+    assert "Cb-Pass-7731" not in _raw_column(sender, "callback_password")
+    assert "Cb-Pass-7731" not in _raw_column(sender, "options")
+    page = admin_client.get(reverse("admin:messaging_sender_change", args=[sender.pk])).content.decode()
+    assert "Cb-Pass-7731" not in page and "••••••7731" in page
+    listing = admin_client.get(reverse("admin:messaging_sender_changelist")).content.decode()
+    assert "Cb-Pass-7731" not in listing
+    # a blank box keeps it; the checkbox removes it
+    assert _change(admin_client, sender).status_code == 302
+    sender.refresh_from_db()
+    assert sender.callback_password == "Cb-Pass-7731"
+    assert _change(admin_client, sender, callback_password_clear="on").status_code == 302
+    sender.refresh_from_db()
+    assert sender.callback_password == ""
+
+
+def test_callback_password_in_plain_options_is_refused(admin_client):
+    response = _add(admin_client, provider="bandwidth", credentials_input=BW_CREDENTIALS,
+                    options='{"callback_username": "bw", "callback_password": "in-the-clear"}')
+    assert response.status_code == 200
+    assert "enter it in the Callback password field" in response.content.decode()
+    assert not Sender.objects.exists()
+
+
+def test_migration_moves_an_options_password_into_the_encrypted_field(db):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("messaging.migrations.0003_sender_callback_password")
+    sender = Sender.objects.create(name="old", provider="fonedynamics", address="")
+    Sender.objects.filter(pk=sender.pk).update(options={"callback_username": "fd", "callback_password": "old-pass-42"})
+    migration.options_to_field(apps, None)
+    sender.refresh_from_db()
+    assert sender.options == {"callback_username": "fd"}
+    assert sender.callback_password == "old-pass-42"
+    assert "old-pass-42" not in _raw_column(sender, "callback_password")
+    migration.field_to_options(apps, None)  # and back, for a rollback
+    sender.refresh_from_db()
+    assert sender.options["callback_password"] == "old-pass-42"
+
+
+def test_callback_password_never_reaches_logs(make_sender, sandbox, caplog, client):
+    import logging
+
+    from messaging.providers import provider_for
+    from messaging.providers.base import OutboundMessage, TransientError
+
+    caplog.set_level(logging.DEBUG)
+    sender = make_sender("bandwidth", options={"callback_username": "bw"}, callback_password="Log-Secret-9931")
+    adapter = provider_for(sender)
+    message = OutboundMessage(id=5, to="+12125550123", body="hi",
+                              status_callback_url="http://127.0.0.1:9/webhooks/x/status/")
+    adapter.send(message)
+    sandbox.config(error_5xx=1.0)
+    with pytest.raises(TransientError) as info:
+        adapter.send(message)
+    path = reverse("messaging:webhook_status", args=["bandwidth", sender.uuid])
+    assert client.post(path, data={"messageId": "m-1", "state": "sent"}, content_type="application/json",
+                       headers={"Authorization": "Basic Ync6d3Jvbmc="}).status_code == 403
+    text = "\n".join(r.getMessage() for r in caplog.records) + str(info.value) + info.value.response
+    assert "Log-Secret-9931" not in text
+
+
+def test_webhook_urls_show_the_console_form_with_a_password_placeholder(admin_client, make_sender, settings):
+    settings.PUBLIC_BASE_URL = "https://hooks.example"
+    sender = make_sender("fonedynamics", address="", options={"callback_username": "fd-user"},
+                         callback_password="Real-Pass-5150")
+    page = admin_client.get(reverse("admin:messaging_sender_change", args=[sender.pk])).content.decode()
+    assert f"https://fd-user:&lt;password&gt;@hooks.example/webhooks/fonedynamics/{sender.uuid}/inbound/" in page
+    assert f"https://fd-user:&lt;password&gt;@hooks.example/webhooks/fonedynamics/{sender.uuid}/status/" in page
+    assert "Real-Pass-5150" not in page
+    plain = make_sender("plivo")
+    page = admin_client.get(reverse("admin:messaging_sender_change", args=[plain.pk])).content.decode()
+    assert f"https://hooks.example/webhooks/plivo/{plain.uuid}/inbound/" in page and "&lt;password&gt;" not in page
+
+
+# ---- secrets the configured key cannot decrypt ----
+
+
+OTHER_KEY = "x3TyNa1m0iwh9s0dAg3CKNeqZhVrR1sbHEb4i0Z7mTs="
+
+
+def test_undecryptable_credentials_are_an_error_state_never_merged(admin_client, settings):
+    from cryptography.fernet import Fernet
+
+    original = Fernet.generate_key().decode()
+    settings.CREDENTIALS_KEYS = [original]
+    assert _add(admin_client).status_code == 302
+    sender = Sender.objects.get()
+    token = _raw_column(sender, "credentials")
+    settings.CREDENTIALS_KEYS = [OTHER_KEY]  # a wrong key
+    sender = Sender.objects.get()
+    page = admin_client.get(reverse("admin:messaging_sender_change", args=[sender.pk])).content.decode()
+    assert "credentials cannot be decrypted with the configured key" in page
+    listing = admin_client.get(reverse("admin:messaging_sender_changelist")).content.decode()
+    assert "credentials cannot be decrypted with the configured key" in listing
+    # merging one key into what cannot be read is refused, and nothing is written
+    response = _change(admin_client, sender, credentials_input="auth_token=new-token-1234")
+    assert response.status_code == 200
+    assert "nothing can be merged" in response.content.decode()
+    assert _raw_column(sender, "credentials") == token
+    # saving other fields keeps the stored token as it was: the right key still reads it
+    assert _change(admin_client, sender, name="Renamed").status_code == 302
+    assert _raw_column(sender, "credentials") == token
+    settings.CREDENTIALS_KEYS = [original]
+    assert Sender.objects.get().credentials == {"auth_id": "MA123", "auth_token": "tok-secret-9876"}
+    # with the wrong key, a complete set replaces them
+    settings.CREDENTIALS_KEYS = [OTHER_KEY]
+    response = _change(admin_client, Sender.objects.get(), credentials_input="auth_id=MA9\nauth_token=tok-5555")
+    assert response.status_code == 302
+    assert Sender.objects.get().credentials == {"auth_id": "MA9", "auth_token": "tok-5555"}
+
+
+def test_sending_with_undecryptable_credentials_fails_naming_the_sender(make_sender, settings):
+    from messaging.models import Message
+    from messaging.providers import provider_for
+    from messaging.providers.base import ConfigurationError
+    from messaging.services import message_send
+
+    sender = make_sender("plivo", name="Main line", credentials={"auth_id": "MA1", "auth_token": "Tok-Secret-0042"})
+    settings.CREDENTIALS_KEYS = [OTHER_KEY]
+    sender = Sender.objects.get(pk=sender.pk)
+    with pytest.raises(ConfigurationError) as info:
+        provider_for(sender)
+    assert "Main line" in str(info.value) and "cannot be decrypted" in str(info.value)
+    message = Message.objects.create(sender=sender, to="+12125550123", body="hi")
+    message_send(message_id=message.pk, pace=False)
+    message.refresh_from_db()
+    assert message.status == "failed"
+    assert "Main line" in message.error_message and "cannot be decrypted" in message.error_message
+    assert "Tok-Secret-0042" not in message.error_message
