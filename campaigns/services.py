@@ -246,7 +246,20 @@ def campaigns_dispatch_all() -> dict:
     enqueued = 0
     for campaign_id in Campaign.objects.filter(status=C.SENDING).values_list("id", flat=True):
         enqueued += campaign_dispatch(campaign_id=campaign_id)["enqueued"]
-    return {"launched": launched, "enqueued": enqueued}
+    return {"launched": launched, "enqueued": enqueued, "canceled": campaigns_cancel_stragglers()}
+
+
+def campaigns_cancel_stragglers() -> int:
+    """Cancel messages of recently canceled campaigns that came back to the queue after the cancel: a
+    send under way at that moment that was given back unsent, retried after a transient error, or found
+    unsent by the reconciler. None of them may go out."""
+    since = timezone.now() - timedelta(days=1)
+    canceled = 0
+    for campaign_id in Campaign.objects.filter(status=C.CANCELED, updated_at__gte=since).values_list("id", flat=True):
+        canceled += messages_move(
+            Message.objects.filter(campaign_id=campaign_id), S.CANCELED, from_statuses=(S.QUEUED, S.ERRORED)
+        )
+    return canceled
 
 
 # ---- controls ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from campaigns.services import (
     campaign_resume,
     campaign_schedule,
     campaign_test_send,
+    campaigns_cancel_stragglers,
     campaigns_launch_due,
 )
 from messaging.models import Message, Suppression
@@ -155,6 +156,22 @@ def test_cancel_turns_waiting_messages_into_canceled(make_sender, make_audience,
     assert statuses == {first.pk: S.SENT, second.pk: S.CANCELED, rest[0].pk: S.CANCELED, rest[1].pk: S.CANCELED}
     campaign.refresh_from_db()
     assert campaign.status == "canceled"
+    exact(campaign)
+
+
+def test_a_message_given_back_after_the_cancel_is_canceled_too(make_sender, make_audience, make_campaign):
+    campaign = make_campaign(make_sender("plivo"), [make_audience(3)])
+    campaign_launch(campaign=campaign)
+    first, *rest = Message.objects.filter(campaign=campaign).order_by("id")
+    from messaging.services import message_move
+
+    assert message_move(first.pk, S.SENDING, from_statuses=(S.QUEUED,))  # a worker is sending it right now
+    assert campaign_cancel(campaign=campaign) == 2
+
+    # The worker's call did not start (the campaign stopped): the message goes back to the queue.
+    assert message_move(first.pk, S.QUEUED, from_statuses=(S.SENDING,))
+    assert campaigns_cancel_stragglers() == 1
+    assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {S.CANCELED}
     exact(campaign)
 
 
