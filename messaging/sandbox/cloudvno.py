@@ -109,6 +109,8 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             record["date_updated"] = _now()
             if state == "sent":
                 record["date_sent"] = record["date_updated"]
+            if error_code and state in ("failed", "undelivered"):
+                record["error_code"] = error_code  # the message's outcome, whether or not anyone is told
             if not record.get("status_callback"):
                 return {}
             params = {

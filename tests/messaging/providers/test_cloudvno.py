@@ -303,3 +303,14 @@ def test_emulator_callbacks_verify_end_to_end(make_sender, sandbox, live_server,
                message="the emulator's delivered callback")
     assert list(MessageEvent.objects.filter(message=message).values_list("raw_status", flat=True).order_by("id")) == [
         "sent", "delivered"]
+
+
+def test_partially_delivered_is_undelivered(make_sender, client):
+    """In Twilio's list (CONTRACTS.md §1) but not in §6: our choice, documented in the adapter."""
+    contract = TestCloudvnoContract()
+    sender = make_sender("cloudvno")
+    message = contract.sent_message(sender, "SM-partial")
+    assert contract.post_callback(client, sender, provider_message_id="SM-partial",
+                                  raw_status="partially_delivered").status_code == 200
+    message.refresh_from_db()
+    assert (message.status, message.provider_status) == ("undelivered", "partially_delivered")

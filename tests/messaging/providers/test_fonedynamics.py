@@ -11,6 +11,7 @@ from messaging.models import Message, MessageEvent
 from messaging.providers import provider_for
 from messaging.providers.base import AmbiguousError
 from tests.messaging.providers.contract import ProviderContract, basic_auth, outbound_message
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -210,3 +211,59 @@ def test_emulator_receipts_reach_the_message(make_sender, sandbox, live_server, 
 @pytest.mark.django_db(transaction=True)
 def test_emulator_reply_is_recorded_and_stop_suppresses(make_sender, sandbox, live_server):
     contract.check_emulator_reply(make_sender, sandbox, live_server, phone="+61488023555")
+
+
+# ---- leased sender: replies come back only through the lease's WebhookUri ----
+
+
+def test_leased_send_names_our_inbound_webhook_for_replies(make_sender, settings):
+    settings.PUBLIC_BASE_URL = "https://hooks.example"
+    sender = make_sender("fonedynamics", address="", options={"callback_username": "fd"},
+                         callback_password="pa55-word")
+    payload = provider_for(sender).build_send(outbound_message()).json
+    assert "From" not in payload
+    assert payload["WebhookUri"] == f"https://fd:pa55-word@hooks.example/webhooks/fonedynamics/{sender.uuid}/inbound/"
+    assert payload["WebhookMethod"] == "POST"
+    # a sender with its own number gets replies through the number's own set-up: no lease options
+    numbered = make_sender("fonedynamics", address="+61499009990")
+    assert "WebhookUri" not in provider_for(numbered).build_send(outbound_message()).json
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reply_to_a_leased_message_reaches_the_inbound_webhook(make_sender, sandbox, live_server, settings):
+    from messaging.models import Suppression
+
+    settings.PUBLIC_BASE_URL = live_server.url
+    sender = make_sender("fonedynamics", address="", options={"callback_username": "fd"},
+                         callback_password="pa55-word")
+    result = provider_for(sender).send(outbound_message(to="+61488023555"))
+    answer = sandbox.inbound(provider="fonedynamics", reply_to=result.provider_message_id, text="STOP")
+    assert answer["forwarded"] is True
+    wait_until(lambda: Message.objects.filter(sender=sender, direction="inbound").exists(), timeout=10,
+               message="the reply")
+    reply = Message.objects.get(sender=sender, direction="inbound")
+    assert (reply.to, reply.body, reply.status) == ("+61488023555", "STOP", "received")
+    assert Suppression.objects.get(phone="+61488023555").opted_out
+
+
+# ---- reconciliation ----
+
+
+def test_find_is_inconclusive_when_the_list_answer_is_unreadable(make_sender, sandbox, monkeypatch):
+    from messaging.providers import fonedynamics
+    from messaging.providers.base import LookupInconclusiveError
+
+    sender = make_sender("fonedynamics")
+    adapter = provider_for(sender)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    for n in range(3):
+        adapter.send(outbound_message(message_id=700 + n, to=f"+6148802350{n}"))
+    monkeypatch.setattr(fonedynamics, "FIND_PAGE", 1)
+    monkeypatch.setattr(fonedynamics, "FIND_MAX_PAGES", 2)  # 3 messages, 2 pages of 1: the window is not covered
+    with pytest.raises(LookupInconclusiveError):
+        adapter.find(outbound_message(message_id=999), since)
+    monkeypatch.setattr(fonedynamics, "FIND_MAX_PAGES", 10)
+    assert adapter.find(outbound_message(message_id=999), since) is None
+    monkeypatch.setattr(fonedynamics, "_list_items", lambda data: None)  # an answer of a shape we do not know
+    with pytest.raises(LookupInconclusiveError):
+        adapter.find(outbound_message(message_id=999), since)

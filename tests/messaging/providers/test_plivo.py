@@ -6,10 +6,18 @@ import pytest
 
 from messaging.models import Message, MessageEvent
 from messaging.providers import provider_for
-from messaging.providers.base import CallbackRequest, SignatureError, b64, hmac_sha256
+from messaging.providers.base import (
+    AmbiguousError,
+    CallbackRequest,
+    LookupInconclusiveError,
+    SignatureError,
+    b64,
+    hmac_sha256,
+)
 from messaging.providers.plivo import PlivoProvider, signature_v3_string
 from messaging.sandbox.plivo import _signature_headers
-from tests.messaging.providers.contract import ProviderContract
+from tests.messaging.providers.contract import ProviderContract, outbound_message
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -204,17 +212,154 @@ def test_undelivered_keeps_error_code_and_text(make_sender, client):
     assert (message.status, message.error_code, message.error_message) == ("undelivered", "30", "Spam detected")
 
 
-def test_mms_request_shape_and_multi_unit_text(make_sender, sandbox):
+def test_mms_request_shape(make_sender):
     sender = make_sender("plivo")
-    adapter = provider_for(sender)
-    long_text = "x" * 700  # several 153-character units, one message
-    call = adapter.build_send(
-        TestPlivoContract().outbound(sender, body=long_text, media_urls=("https://example.com/a.png",))
+    call = provider_for(sender).build_send(
+        TestPlivoContract().outbound(sender, body="see this", media_urls=("https://example.com/a.png",))
     )
     assert call.json["type"] == "mms" and call.json["media_urls"] == ["https://example.com/a.png"]
     assert call.json["dst"] == "12125550123" and call.json["src"] == sender.address.lstrip("+")
     assert call.json["url"] and call.json["method"] == "POST"
-    assert adapter.send(TestPlivoContract().outbound(sender, body=long_text)).provider_message_id
+
+
+# ---- multi-unit messages: parts reported one by one ----
+
+
+def _part(sender, parent, part, parts, status, error_code="", sequence=3):
+    fields = {"ParentMessageUUID": parent, "PartInfo": f"{part} of {parts}", "Units": str(parts),
+              "Sequence": str(sequence)}
+    return dict(provider_message_id=parent if part == 1 else f"{parent}-part{part}", raw_status=status,
+                error_code=error_code, extra=fields)
+
+
+def test_a_multi_unit_message_is_delivered_only_when_every_part_is(make_sender, client):
+    contract = TestPlivoContract()
+    sender = make_sender("plivo")
+    message = contract.sent_message(sender, "pm-long")
+    for part in (1, 2, 3):
+        assert contract.post_callback(client, sender, **_part(sender, "pm-long", part, 3, "sent", sequence=2)).status_code == 200
+    for part in (1, 3):
+        assert contract.post_callback(client, sender, **_part(sender, "pm-long", part, 3, "delivered")).status_code == 200
+    message.refresh_from_db()
+    assert message.status == "sent"  # part 2 has not been confirmed
+    assert contract.post_callback(client, sender, **_part(sender, "pm-long", 2, 3, "delivered")).status_code == 200
+    message.refresh_from_db()
+    assert message.status == "delivered"
+    assert MessageEvent.objects.filter(provider_message_id="pm-long").count() == 6
+
+
+def test_one_undelivered_part_makes_the_message_undelivered(make_sender, client):
+    contract = TestPlivoContract()
+    sender = make_sender("plivo")
+    message = contract.sent_message(sender, "pm-long2")
+    contract.post_callback(client, sender, **_part(sender, "pm-long2", 1, 2, "delivered"))
+    contract.post_callback(client, sender, **_part(sender, "pm-long2", 2, 2, "undelivered", error_code="30"))
+    contract.post_callback(client, sender, **_part(sender, "pm-long2", 2, 2, "delivered", sequence=4))  # late
+    message.refresh_from_db()
+    assert (message.status, message.error_code, message.error_message) == ("undelivered", "30", "Spam detected")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("outcome,units", [("undelivered", 5), ("delivered", 5), ("failed", 2)])
+def test_emulated_multi_unit_message_reaches_the_right_final_status(make_sender, sandbox, live_server, outcome,
+                                                                     units):
+    """700 GSM characters are 5 units of 153 (plivo.txt); the emulator reports each part, ending with the
+    undelivered one for an undelivered message, after the others were delivered."""
+    contract = TestPlivoContract()
+    body = "x" * (700 if units == 5 else 200)
+    sandbox.config(**{"delivered": 0.0, "undelivered": 0.0, "failed": 0.0, outcome: 1.0})
+    sender = make_sender("plivo")
+    message = Message.objects.create(sender=sender, to=contract.good_recipient, body=body, status="sending")
+    url = f"{live_server.url}{contract.webhook_path(sender)}?m={message.pk}"
+    result = provider_for(sender).send(outbound_message(message_id=message.pk, body=body, url=url))
+    Message.objects.filter(pk=message.pk).update(provider_message_id=result.provider_message_id, status="sent")
+    finals = units * (2 if outcome == "failed" else 3)  # queued + final (failed), or queued + sent + final
+    wait_until(lambda: MessageEvent.objects.filter(message_id=message.pk).count() >= finals, timeout=15,
+               message="every part's callbacks")
+    message.refresh_from_db()
+    assert message.status == outcome
+    parts = {e.payload["PartInfo"] for e in MessageEvent.objects.filter(message_id=message.pk)}
+    assert parts == {f"{n} of {units}" for n in range(1, units + 1)}
+    assert provider_for(sender).lookup(result.provider_message_id).raw["units"] == units
+
+
+@pytest.mark.parametrize(
+    "text,accepted",
+    [("a" * 1600, True), ("a" * 1601, False), ("é" * 737, True), ("😀" * 738, False), ("€" * 1600, True)],
+    ids=["gsm 1600", "gsm 1601", "gsm accents 737", "ucs2 738", "gsm extension 1600"],
+)
+def test_emulator_enforces_the_documented_text_limits(make_sender, sandbox, text, accepted):
+    from messaging.providers.base import PermanentError
+
+    adapter = provider_for(make_sender("plivo"))
+    if accepted:
+        assert adapter.send(outbound_message(body=text)).provider_message_id
+    else:
+        with pytest.raises(PermanentError) as info:
+            adapter.send(outbound_message(body=text))
+        assert info.value.http_status == 400 and "exceeds the limit" in info.value.message
+        assert sandbox.ledger()["accepted"] == 0
+
+
+# ---- rate limits: no Retry-After is documented ----
+
+
+def test_a_429_without_retry_after_waits_the_default(make_sender, sandbox):
+    from messaging.providers.base import TransientError
+
+    adapter = provider_for(make_sender("plivo"))
+    sandbox.config(rate_429=1.0)
+    with pytest.raises(TransientError) as info:
+        adapter.send(outbound_message())
+    assert info.value.rate_limited and info.value.retry_after == PlivoProvider.default_retry_after
+    sandbox.config(sender_mps=0.2, rate_429=0.0, undocumented_retry_after=True)  # the hint, when there is one
+    adapter.send(outbound_message())
+    adapter.send(outbound_message())  # the limiter tolerates two back to back
+    with pytest.raises(TransientError) as info:
+        adapter.send(outbound_message())
+    assert info.value.retry_after >= 2
+
+
+# ---- reconciliation: find proves absence or says it cannot tell ----
+
+
+def test_find_matches_recipient_sender_and_window(make_sender, sandbox):
+    from datetime import UTC, datetime, timedelta
+
+    sender = make_sender("plivo")
+    other_line = make_sender("plivo")  # same account (same auth_id), another number
+    adapter = provider_for(sender)
+    provider_for(other_line).send(outbound_message(to="+12125550777"))
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    assert adapter.find(outbound_message(to="+12125550777"), since) is None  # sent, but from the other line
+    sandbox.config(ambiguous=1.0)
+    with pytest.raises(AmbiguousError):
+        adapter.send(outbound_message(to="+12125550777"))
+    sandbox.config(ambiguous=0.0)
+    found = adapter.find(outbound_message(to="+12125550777"), since)
+    assert found is not None and found.recipient == "+12125550777"
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert adapter.find(outbound_message(to="+12125550777"), later) is None  # outside the window
+
+
+def test_find_is_inconclusive_past_the_page_cap_or_with_two_candidates(make_sender, sandbox, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from messaging.providers import plivo
+
+    sender = make_sender("plivo")
+    adapter = provider_for(sender)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    for n in range(5):
+        adapter.send(outbound_message(to=f"+1212555080{n}"))
+    monkeypatch.setattr(plivo, "FIND_MAX_PAGES", 0)  # one page of 20 would be read if the cap allowed it
+    with pytest.raises(LookupInconclusiveError):
+        adapter.find(outbound_message(to="+12125550999"), since)
+    monkeypatch.setattr(plivo, "FIND_MAX_PAGES", 50)
+    assert adapter.find(outbound_message(to="+12125550999"), since) is None  # every page read: surely absent
+    adapter.send(outbound_message(to="+12125550801"))  # a second message to the same recipient
+    with pytest.raises(LookupInconclusiveError):
+        adapter.find(outbound_message(to="+12125550801"), since)
 
 
 def test_powerpack_replaces_src(make_sender):

@@ -322,3 +322,53 @@ def test_global_secret_signs_callbacks_and_downgrade_stays_sent(make_sender, san
     message.refresh_from_db()
     event = MessageEvent.objects.get(message=message, raw_status="SENT")
     assert message.status == "sent" and event.payload["was_downgraded"] is True and event.payload["service"] == "SMS"
+
+
+# ---- status callbacks without sb-signing-secret (whether Sendblue sends it on them is undocumented) ----
+
+contract = TestSendblueContract()
+
+
+def test_a_callback_without_the_header_is_refused_unless_the_sender_opted_into_url_tokens(make_sender, client):
+    body = {"status": "DELIVERED", "message_handle": "h-url", "is_outbound": True, "number": "+12125550123",
+            "error_code": None}
+    strict = make_sender("sendblue")
+    contract.sent_message(strict, "h-url")
+    path = reverse("messaging:webhook_status", args=["sendblue", strict.uuid])
+    assert client.post(path, data=json.dumps(body), content_type="application/json").status_code == 403
+
+    lenient = make_sender("sendblue", options={"callback_verification": "url_token"})
+    message = contract.sent_message(lenient, "h-url2")
+    path = reverse("messaging:webhook_status", args=["sendblue", lenient.uuid])
+    body["message_handle"] = "h-url2"
+    # a header that is present must still match, in constant time, whatever the option says
+    assert _post(client, lenient, body, secret="not-the-secret").status_code == 403
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert client.post(path, data=json.dumps(body), content_type="application/json").status_code == 200
+    message.refresh_from_db()
+    assert message.status == "delivered"
+
+
+def test_find_reads_every_page_of_the_window_and_is_inconclusive_past_the_cap(make_sender, sandbox, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from messaging.providers import sendblue
+    from messaging.providers.base import LookupInconclusiveError
+
+    sender = make_sender("sendblue")
+    adapter = provider_for(sender)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    for n in range(3):
+        adapter.send(contract.outbound(sender, body=f"message {n}"))
+    monkeypatch.setattr(sendblue, "FIND_PAGE", 1)
+    monkeypatch.setattr(sendblue, "FIND_MAX_PAGES", 2)
+    with pytest.raises(LookupInconclusiveError):
+        adapter.find(contract.outbound(sender, body="never sent"), since)
+    monkeypatch.setattr(sendblue, "FIND_MAX_PAGES", 10)
+    assert adapter.find(contract.outbound(sender, body="never sent"), since) is None
+    found = adapter.find(contract.outbound(sender, body="message 0"), since)  # on the last page
+    assert found is not None
+    adapter.send(contract.outbound(sender, body="message 0"))  # the same text twice: which one is ours?
+    with pytest.raises(LookupInconclusiveError):
+        adapter.find(contract.outbound(sender, body="message 0"), since)
