@@ -23,8 +23,8 @@ Assumed (no public specification, CONTRACTS.md §3 and §7):
   Basic credentials when configured) and ``WebhookMethod`` to POST; the reply body is assumed to be the
   Message resource with ``Direction: Receive``, like the receipt;
 - rate limits are not documented: 429 and 5xx are treated as transient like everywhere else;
-- callback Basic auth: FD signs nothing; the unguessable sender uuid in our URL is the credential. If the sender's
-  options carry ``callback_username``/``callback_password`` we embed them in the webhook URI
+- callback Basic auth: FD signs nothing; the unguessable sender uuid in our URL is the credential. If the sender
+  has a ``callback_username`` option and an (encrypted) ``callback_password`` we embed them in the webhook URIs
   (https://user:pass@host/...) and require them back as HTTP Basic auth; whether FD honours credentials in the
   URI is unverified.
 - MMS: the API documents SMS only, so media is refused before queueing.

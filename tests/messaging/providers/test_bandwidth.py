@@ -215,6 +215,29 @@ def test_lookup_and_find_by_tag(make_sender, sandbox):
     assert adapter.find(outbound_message(message_id=503), since) is None
 
 
+def test_find_follows_next_links_and_is_inconclusive_past_them(make_sender, sandbox, monkeypatch):
+    from messaging.providers import bandwidth
+    from messaging.providers.base import LookupInconclusiveError
+
+    sender = make_sender("bandwidth")
+    adapter = provider_for(sender)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    for n in range(5):  # five messages of ours to the same recipient; 600 is the oldest
+        adapter.send(outbound_message(message_id=600 + n))
+    monkeypatch.setattr(bandwidth, "FIND_PAGE_SIZE", 2)
+    found = adapter.find(outbound_message(message_id=604), since)  # on the third page: two links followed
+    assert found is not None and found.our_message_id == 604
+    assert adapter.find(outbound_message(message_id=699), since) is None  # every page read
+    monkeypatch.setattr(bandwidth, "FIND_MAX_PAGES", 2)
+    with pytest.raises(LookupInconclusiveError):
+        adapter.find(outbound_message(message_id=699), since)  # a third page exists but is not read
+    # a full page without a link to the next proves nothing about the rest of the window
+    monkeypatch.setattr(bandwidth, "FIND_MAX_PAGES", 10)
+    monkeypatch.setattr(bandwidth, "_next_link", lambda header: "")
+    with pytest.raises(LookupInconclusiveError):
+        adapter.find(outbound_message(message_id=699), since)
+
+
 # ---- callbacks ----
 
 
