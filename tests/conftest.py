@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -176,8 +178,14 @@ class WorkerPool:
         return process
 
     def stop_all(self) -> None:
+        """SIGTERM every worker at once (a warm shutdown), then SIGKILL whatever is still up after a grace
+        period: the test has made its assertions, only the processes are left to clean up."""
         for process in self.processes:
-            process.stop()
+            if process.alive():
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for process in self.processes:
+            process.stop(timeout=max(0.1, deadline - time.monotonic()))
         self.processes.clear()
 
     def logs(self) -> str:
