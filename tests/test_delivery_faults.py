@@ -109,5 +109,8 @@ def test_pacing_holds_across_workers_without_leaving_429s_unhandled(
     rate = (len(records) - 1) / (records[-1] - records[0])
     print(f"paced at {rate:.2f} msg/s for a limit of {mps}")
     assert abs(rate - mps) / mps <= 0.10, f"sent at {rate:.2f} msg/s for a limit of {mps}"
+    # The emulator enforces the same limit (one interval of tolerance for network jitter): had the workers
+    # together gone faster than the sender's pace at any moment, it would have answered 429.
+    assert ledger.get("rejected_429", 0) == 0, {k: v for k, v in ledger.items() if k != "messages"}
     assert Message.objects.filter(campaign=campaign, status="delivered").count() == 40
     _check_books(campaign, sandbox, 40)
