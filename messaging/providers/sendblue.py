@@ -152,9 +152,7 @@ class SendblueProvider(Provider):
             raise PermanentError("Sendblue answered without a message", http_status=status, provider=self.code)
         code = clean_error_code(data.get("error_code"))
         if code or str(data.get("status", "")).upper() == "ERROR":
-            error = self.error_for(status, data, headers)
-            error.provider = self.code
-            raise error
+            raise self.with_context(self.error_for(status, data, headers), data, status)
         handle = data.get("message_handle")
         if not handle:
             raise PermanentError("Sendblue accepted the request but returned no message_handle",
