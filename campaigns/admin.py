@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 
 from messaging.models import Message
 
@@ -53,6 +54,12 @@ class CampaignForm(forms.ModelForm):
                 self.add_error("body" if "media" not in problem else "media_urls", problem)
         return cleaned
 
+    def clean_scheduled_at(self):
+        at = self.cleaned_data.get("scheduled_at")
+        if at and "scheduled_at" in self.changed_data and at <= timezone.now():
+            raise forms.ValidationError("Choose a time in the future, or use Launch now on the campaign page.")
+        return at
+
     def clean_body(self):
         from messaging.personalize import template_errors
 
@@ -83,11 +90,29 @@ class CampaignAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
-        if obj.status == Campaign.Status.DRAFT and obj.scheduled_at:
-            obj.status = Campaign.Status.SCHEDULED
-        elif obj.status == Campaign.Status.SCHEDULED and not obj.scheduled_at:
-            obj.status = Campaign.Status.DRAFT
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        """After the audience lists are saved: a time given schedules the campaign, no time makes it a draft
+        again (both through the services, which check the campaign can be sent)."""
+        super().save_related(request, form, formsets, change)
+        campaign = form.instance
+        if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
+            return
+        if not campaign.scheduled_at:
+            services.campaign_unschedule(campaign=campaign)
+            return
+        if campaign.status == Campaign.Status.DRAFT and campaign.scheduled_at <= timezone.now():
+            self.message_user(request, "Saved as a draft: its scheduled time has passed. Set a new time or launch "
+                                       "it now.", messages.WARNING)
+            return
+        try:
+            services.campaign_schedule(campaign=campaign, at=campaign.scheduled_at)
+        except services.CampaignError as exc:
+            services.campaign_unschedule(campaign=campaign)
+            self.message_user(request, f"Saved as a draft, not scheduled: {exc}", messages.WARNING)
+        else:
+            self.message_user(request, f"Scheduled for {campaign.scheduled_at:%Y-%m-%d %H:%M %Z}.")
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}

@@ -148,6 +148,13 @@ def campaign_schedule(*, campaign: Campaign, at: datetime) -> None:
     campaign.status, campaign.scheduled_at = C.SCHEDULED, at
 
 
+def campaign_unschedule(*, campaign: Campaign) -> None:
+    """A scheduled campaign goes back to draft (its time is kept for reference only if still set)."""
+    Campaign.objects.filter(pk=campaign.pk, status=C.SCHEDULED).update(status=C.DRAFT, updated_at=timezone.now())
+    if campaign.status == C.SCHEDULED:
+        campaign.status = C.DRAFT
+
+
 def campaigns_launch_due() -> int:
     """Launch every scheduled campaign whose time has come. Several beats or workers may run this at once:
     each due campaign is claimed with SELECT ... FOR UPDATE SKIP LOCKED, and launching is itself a claim."""

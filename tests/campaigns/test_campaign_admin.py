@@ -1,0 +1,66 @@
+"""The campaign form in the admin: a time given schedules the campaign (through the service and its checks),
+no time makes it a draft again, a past time is refused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns.models import Campaign
+
+pytestmark = pytest.mark.django_db
+
+
+def form_data(sender, lists, **overrides) -> dict:
+    data = {
+        "name": "Spring sale",
+        "sender": sender.pk,
+        "backup_sender": "",
+        "body": "Hi {{ first_name }}",
+        "media_urls": "",
+        "lists": [lst.pk for lst in lists],
+        "scheduled_at_0": "",
+        "scheduled_at_1": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def when(at) -> dict:
+    local = timezone.localtime(at)
+    return {"scheduled_at_0": local.strftime("%Y-%m-%d"), "scheduled_at_1": local.strftime("%H:%M:%S")}
+
+
+def test_a_time_schedules_the_campaign_and_no_time_makes_it_a_draft(admin_client, make_sender, make_audience):
+    sender, audience = make_sender("plivo"), make_audience(3)
+    at = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+    response = admin_client.post("/admin/campaigns/campaign/add/", form_data(sender, [audience], **when(at)))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    campaign = Campaign.objects.get(name="Spring sale")
+    assert (campaign.status, campaign.scheduled_at) == ("scheduled", at)
+    assert campaign.created_by.username == "admin"
+
+    response = admin_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", form_data(sender, [audience]))
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.scheduled_at) == ("draft", None)
+
+
+def test_a_past_time_is_refused_with_a_clear_message(admin_client, make_sender, make_audience):
+    sender, audience = make_sender("plivo"), make_audience(3)
+    at = timezone.now() - timedelta(hours=1)
+    response = admin_client.post("/admin/campaigns/campaign/add/", form_data(sender, [audience], **when(at)))
+    assert response.status_code == 200
+    assert "Choose a time in the future" in response.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_a_campaign_that_cannot_be_sent_is_saved_as_a_draft_and_says_why(admin_client, make_sender):
+    sender = make_sender("plivo")
+    at = timezone.now() + timedelta(days=1)
+    response = admin_client.post("/admin/campaigns/campaign/add/", form_data(sender, [], **when(at)), follow=True)
+    campaign = Campaign.objects.get(name="Spring sale")
+    assert campaign.status == "draft"
+    assert "not scheduled: Choose at least one audience list." in response.content.decode()
