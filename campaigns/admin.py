@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
@@ -121,10 +122,15 @@ class CampaignAdmin(admin.ModelAdmin):
             status = request.GET.get("recipient_status") or ""
             search = request.GET.get("recipient_q") or ""
             page = Paginator(selectors.campaign_recipients(campaign=campaign, status=status, search=search), 50)
+            problems, warnings = [], []
+            if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
+                # Outside the admin's transaction (the form view opens it later): media sizes are asked of
+                # their servers here.
+                problems, warnings = services.campaign_checks(campaign=campaign, check_media=True)
             extra_context.update(
                 summary=selectors.campaign_summary(campaign=campaign),
-                problems=services.campaign_problems(campaign=campaign)
-                if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED) else [],
+                problems=problems,
+                warnings=warnings,
                 recipients=page.get_page(request.GET.get("page")),
                 recipient_status=status,
                 recipient_q=search,
@@ -149,11 +155,53 @@ class MembershipInline(admin.TabularInline):
     raw_id_fields = ("contact",)
 
 
+class ListSizeFilter(admin.SimpleListFilter):
+    title = "size"
+    parameter_name = "size"
+
+    def lookups(self, request, model_admin):
+        return [("empty", "empty"), ("small", "1 to 999 contacts"), ("large", "1,000 contacts or more")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "empty":
+            return queryset.filter(member_count=0)
+        if value == "small":
+            return queryset.filter(member_count__gte=1, member_count__lt=1000)
+        if value == "large":
+            return queryset.filter(member_count__gte=1000)
+        return queryset
+
+
+class InCampaignFilter(admin.SimpleListFilter):
+    title = "used by a campaign"
+    parameter_name = "in_campaign"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "yes"), ("no", "no")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            used = Campaign.lists.through.objects.values("contactlist_id")
+            return queryset.filter(pk__in=used) if self.value() == "yes" else queryset.exclude(pk__in=used)
+        return queryset
+
+
 @admin.register(ContactList)
 class ContactListAdmin(admin.ModelAdmin):
-    list_display = ("name", "created_at")
-    search_fields = ("name",)
+    list_display = ("name", "member_count", "description", "created_at")
+    list_filter = (ListSizeFilter, InCampaignFilter, "created_at")
+    search_fields = ("name", "description")
+    date_hierarchy = "created_at"
     actions = ["export_csv"]
+
+    def get_queryset(self, request):
+        # One aggregate over the memberships' (list, contact) index for the whole page, not a query per row.
+        return super().get_queryset(request).annotate(member_count=Count("listmembership"))
+
+    @admin.display(description="contacts", ordering="member_count")
+    def member_count(self, obj) -> int:
+        return obj.member_count
 
     @admin.action(description="Export the contacts of selected lists to CSV")
     def export_csv(self, request, queryset):
@@ -162,13 +210,21 @@ class ContactListAdmin(admin.ModelAdmin):
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
+    list_display = ("name", "contact_count")
     search_fields = ("name",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(contact_count=Count("contacts"))
+
+    @admin.display(description="contacts", ordering="contact_count")
+    def contact_count(self, obj) -> int:
+        return obj.contact_count
 
 
 def _csv_response(lines, stem: str) -> StreamingHttpResponse:
     from django.utils import timezone
 
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(exports.with_bom(lines), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="{stem}-{stamp}.csv"'
     return response

@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from .models import Contact, ContactList, ListMembership
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+BOM = "\ufeff"  # first in a downloaded file: without it Excel reads UTF-8 as its ANSI code page (Renée -> RenÃ©e)
 STANDARD_COLUMNS = ["phone", "first_name", "last_name", "email", "timezone", "opted_out", "is_fixed_line",
                     "lists", "tags", "created_at"]
 
@@ -39,6 +40,12 @@ def csv_lines(rows: Iterable[list]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     for row in rows:
         yield writer.writerow([csv_safe(cell) for cell in row])
+
+
+def with_bom(lines: Iterable[str]) -> Iterator[str]:
+    """A download's lines, after the byte order mark that tells Excel the file is UTF-8."""
+    yield BOM
+    yield from lines
 
 
 def _custom_keys(queryset: QuerySet[Contact]) -> list[str]:

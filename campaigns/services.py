@@ -36,26 +36,40 @@ class LaunchResult:
     suppressed: int
 
 
-def campaign_problems(*, campaign: Campaign) -> list[str]:
-    """Why this campaign cannot be sent, in plain words (empty when it can)."""
-    problems = []
+def campaign_problems(*, campaign: Campaign, check_media: bool = False) -> list[str]:
+    """Why this campaign cannot be sent, in plain words (empty when it can). With ``check_media``, each media
+    URL's size is also asked of its server (network calls: never inside a transaction)."""
+    problems, _warnings = campaign_checks(campaign=campaign, check_media=check_media)
+    return problems
+
+
+def campaign_checks(*, campaign: Campaign, check_media: bool = False) -> tuple[list[str], list[str]]:
+    """(problems, warnings): problems block sending; warnings (a media URL whose size could not be checked)
+    are shown to staff and do not."""
+    problems: list[str] = []
+    warnings: list[str] = []
     if not campaign.sender_id:
         problems.append("Choose a sender.")
-        return problems
+        return problems, warnings
     if not campaign.sender.is_active:
         problems.append(f"The sender {campaign.sender.name} is not active.")
     if not campaign.body and not campaign.media_urls:
         problems.append("The message has neither text nor media.")
     error = template_errors(campaign.body or "")
+    provider = provider_for(campaign.sender)
     if error:
         problems.append(f"The message template has an error: {error}")
     else:
         sample = Contact(first_name="Alexandra", last_name="Montgomery-Smith", custom_fields={})
         rendered = render(campaign.body or "", contact_context(sample))
-        problems.extend(provider_for(campaign.sender).check_limits(rendered, campaign.media_urls or []))
+        problems.extend(provider.check_limits(rendered, campaign.media_urls or []))
+    if check_media and campaign.media_urls:
+        media_problems, media_warnings = provider.check_media(list(campaign.media_urls))
+        problems.extend(media_problems)
+        warnings.extend(media_warnings)
     if campaign.pk and not campaign.lists.exists():
         problems.append("Choose at least one audience list.")
-    return problems
+    return problems, warnings
 
 
 def _fan_out(*, campaign: Campaign, round_: int = 0) -> int:
@@ -105,9 +119,12 @@ def _suppressed(*, campaign: Campaign) -> int:
         return cursor.fetchone()[0]
 
 
-def campaign_launch(*, campaign: Campaign, user=None) -> LaunchResult:
-    """Start sending a draft or scheduled campaign now. Safe to call twice: only one call launches."""
-    problems = campaign_problems(campaign=campaign)
+def campaign_launch(*, campaign: Campaign, user=None, check_media: bool = True) -> LaunchResult:
+    """Start sending a draft or scheduled campaign now. Safe to call twice: only one call launches.
+
+    Media sizes are checked with their servers first (``check_media``), so call it outside a transaction
+    or say the check was done."""
+    problems = campaign_problems(campaign=campaign, check_media=check_media)
     if problems:
         raise CampaignError(" ".join(problems))
     now = timezone.now()
@@ -157,23 +174,35 @@ def campaign_unschedule(*, campaign: Campaign) -> None:
 
 def campaigns_launch_due() -> int:
     """Launch every scheduled campaign whose time has come. Several beats or workers may run this at once:
-    each due campaign is claimed with SELECT ... FOR UPDATE SKIP LOCKED, and launching is itself a claim."""
+    each due campaign is claimed with SELECT ... FOR UPDATE SKIP LOCKED, and launching is itself a claim.
+    Media sizes are asked of their servers before the claim, outside the transaction."""
     launched = 0
+    refused: set[int] = set()
     while True:
+        due = (
+            Campaign.objects.filter(status=C.SCHEDULED, scheduled_at__lte=timezone.now())
+            .exclude(pk__in=refused).select_related("sender").order_by("scheduled_at").first()
+        )
+        if due is None:
+            return launched
+        media_problems = campaign_problems(campaign=due, check_media=True) if due.media_urls else []
         with transaction.atomic():
             campaign = (
                 Campaign.objects.select_for_update(skip_locked=True)
-                .filter(status=C.SCHEDULED, scheduled_at__lte=timezone.now())
-                .order_by("scheduled_at")
+                .filter(pk=due.pk, status=C.SCHEDULED, scheduled_at__lte=timezone.now())
                 .first()
             )
             if campaign is None:
-                return launched
+                refused.add(due.pk)  # another beat has it, or it changed meanwhile
+                continue
             try:
-                campaign_launch(campaign=campaign)
+                if media_problems:
+                    raise CampaignError(" ".join(media_problems))
+                campaign_launch(campaign=campaign, check_media=False)
                 launched += 1
             except CampaignError as exc:
                 logger.warning("scheduled campaign %s could not launch: %s", campaign.pk, exc)
+                refused.add(campaign.pk)
                 Campaign.objects.filter(pk=campaign.pk, status=C.SCHEDULED).update(
                     status=C.DRAFT, updated_at=timezone.now()
                 )

@@ -10,11 +10,13 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 env = environ.Env()
-env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+if (BASE_DIR / ".env").exists():
+    env.read_env(BASE_DIR / ".env", overwrite=False)  # the real environment wins over the file
+
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-secret-key-change-me-in-production")
@@ -74,6 +76,15 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.sqlite3":
+    import sqlite3
+
+    if sqlite3.sqlite_version_info < (3, 35):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"SQLite {sqlite3.sqlite_version} is too old: sending needs 3.35 or newer (UPDATE ... RETURNING). "
+            "Use a Python built with a newer SQLite, or PostgreSQL (DATABASE_URL)."
+        )
     # WAL lets the web server, workers and beat read while one of them writes; IMMEDIATE makes a
     # writing transaction take its lock up front so concurrent writers queue instead of deadlocking.
     _db.setdefault("OPTIONS", {}).update(

@@ -6,12 +6,11 @@ import json
 import logging
 
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from .models import Message, MessageEvent, Sender
+from .models import Sender
 from .providers import provider_for
 from .providers.base import CallbackRequest, ConfigurationError, SignatureError
 from .services import events_apply
@@ -87,17 +86,5 @@ def callback(request: HttpRequest, provider: str, sender_uuid, kind: str) -> Htt
         logger.warning("%s callback for sender %s unreadable: %s", provider, sender.pk, type(exc).__name__)
         return HttpResponse("unreadable callback\n", status=400, content_type="text/plain")
     hint = request.GET.get("m")
-
-    def history(provider_message_id: str) -> list[dict]:
-        """The callbacks stored so far for one message, its row locked until this callback is applied."""
-        list(Message.objects.select_for_update().filter(sender=sender, provider_message_id=provider_message_id)
-             .values_list("pk", flat=True))
-        return list(MessageEvent.objects.filter(sender=sender, provider_message_id=provider_message_id,
-                                                source=MessageEvent.Source.CALLBACK)
-                    .order_by("id").values_list("payload", flat=True))
-
-    with transaction.atomic():
-        events = adapter.combine_parts(events, history)
-        counts = events_apply(sender=sender, events=events,
-                              message_hint=int(hint) if hint and hint.isdigit() else None)
+    counts = events_apply(sender=sender, events=events, message_hint=int(hint) if hint and hint.isdigit() else None)
     return HttpResponse(json.dumps(counts), status=200, content_type="application/json")

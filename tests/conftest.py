@@ -251,3 +251,21 @@ def browser():
 
         connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def media_server():
+    """A local media host (see ``tests.support.MediaHandler``); yields its base URL."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.support import MediaHandler
+
+    MediaHandler.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), MediaHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,3 +98,42 @@ class Process:
 
 
 PYTHON = sys.executable
+
+
+MB = 1024 * 1024
+
+
+class MediaHandler(BaseHTTPRequestHandler):
+    """A media host answering HEAD with the sizes below (``/moved.png`` redirects to ``/big.png``;
+    ``/unsized.png`` gives no Content-Length; anything else is 404). Every path asked is recorded."""
+
+    sizes = {"/small.png": 1000, "/two.png": 2 * MB, "/big.png": 6 * MB}
+    requests: list[str] = []
+
+    def do_HEAD(self):  # noqa: N802 - the http.server hook
+        MediaHandler.requests.append(self.path)
+        path = self.path.split("?")[0]
+        if path == "/moved.png":
+            self.send_response(302)
+            self.send_header("Location", "/big.png")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif path in self.sizes:
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(self.sizes[path]))
+            self.end_headers()
+        elif path == "/unsized.png":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    def log_message(self, *args):
+        pass
+

@@ -14,14 +14,23 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from ..models import ContactList, ImportJob
 from . import mapping as mapping_mod
 from .mapping import MappingError
 from .readers import ImportFileError, megabytes
 from .selectors import import_preview, import_progress, region_choices
-from .services import import_job_configure, import_job_create, import_job_delete
+from .services import (
+    ImportJobBusyError,
+    import_job_configure,
+    import_job_create,
+    import_job_delete,
+    import_job_resume,
+    import_job_stalled,
+)
 
 
 class UploadForm(forms.Form):
@@ -96,6 +105,11 @@ class ImportJobAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False  # a job is changed only by its steps and by the import itself
 
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.status == ImportJob.Status.RUNNING and not import_job_stalled(job=obj):
+            return False  # a live worker is importing it
+        return super().has_delete_permission(request, obj)
+
     def delete_model(self, request, obj):
         import_job_delete(job=obj)
 
@@ -103,14 +117,26 @@ class ImportJobAdmin(admin.ModelAdmin):
         for job in queryset:
             try:
                 import_job_delete(job=job)
-            except MappingError as exc:
+            except ImportJobBusyError as exc:
                 self.message_user(request, f"{job}: {exc}", messages.WARNING)
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
         return [
             path("<int:pk>/mapping/", self.admin_site.admin_view(self.mapping_view), name=f"{info[0]}_{info[1]}_mapping"),
+            path("<int:pk>/resume/", self.admin_site.admin_view(self.resume_view), name=f"{info[0]}_{info[1]}_resume"),
         ] + super().get_urls()
+
+    @method_decorator(require_POST)
+    def resume_view(self, request, pk: int):
+        if not self.has_view_permission(request) or not self.has_add_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=pk)
+        if import_job_resume(job=job):
+            messages.success(request, f"{job} is back on the queue; it goes on from its last saved chunk.")
+        else:
+            messages.info(request, f"{job} does not need resuming.")
+        return redirect("admin:campaigns_importjob_change", job.pk)
 
     def _context(self, request, **extra):
         return {**self.admin_site.each_context(request), "opts": self.opts, "has_view_permission": True, **extra}
@@ -170,6 +196,8 @@ class ImportJobAdmin(admin.ModelAdmin):
                 report_url=reverse("campaigns:import_report", args=[job.pk]) if job.error_report else "",
                 mapping_url=reverse("admin:campaigns_importjob_mapping", args=[job.pk])
                 if job.status == ImportJob.Status.NEW else "",
+                resume_url=reverse("admin:campaigns_importjob_resume", args=[job.pk])
+                if job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING) else "",
                 columns=[(name, mapping_mod.describe(t)) for name, t in zip(job.header, job.mapping, strict=False)],
             )
         return super().change_view(request, object_id, form_url, extra_context)

@@ -1,9 +1,11 @@
 """Open a CSV or XLSX file as a stream of rows of text.
 
-Nothing here loads a whole file: CSV is decoded incrementally and read by ``csv.reader``; XLSX is read
-with openpyxl in read-only mode, one row at a time. Everything that can be known about a file before
-importing it (size, type, encoding, delimiter, header) is checked by ``open_table`` so that a file that
-cannot be imported is refused before anything is written.
+Nothing here loads a whole file: CSV is decoded block by block and read by ``csv.reader`` (see
+``csvtext`` for undecodable bytes and unclosed quotes); XLSX is read with openpyxl in read-only mode, one
+row at a time. Everything that can be known about a file before importing it (size, type, encoding,
+delimiter, header) is checked by ``open_table`` so that a file that cannot be imported is refused before
+anything is written. A file that cannot be read past some row (a damaged workbook, a disk error) raises
+``FileCutError`` at that row, after every row before it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
+
+from .csvtext import MARK, MARK_ERRORS, Record, RecordReader, TextLines
 
 SAMPLE_BYTES = 256 * 1024
 DELIMITERS = (",", ";", "\t", "|")
@@ -40,6 +44,15 @@ class ImportFileError(Exception):
     """The file cannot be imported at all. The message is meant for the person who uploaded it."""
 
 
+class FileCutError(ImportFileError):
+    """The file could not be read past a row; the rows before it were read."""
+
+    def __init__(self, row: int, reason: str):
+        self.row = row  # the first row that could not be read
+        self.reason = reason
+        super().__init__(f"The file could not be read from row {row} on ({reason}).")
+
+
 def megabytes(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
 
@@ -56,14 +69,21 @@ class Table:
     delimiter: str = ""
     size: int = 0
     total_rows: int | None = None  # known for XLSX (from the sheet's dimensions), not for CSV
-    _rows: Iterator[tuple[int, list[str]]] | None = None
+    _rows: Iterator[Record] | None = None
+    _text: TextLines | None = None
     _position: callable = None  # type: ignore[valid-type]
     _closers: list = field(default_factory=list)
 
-    def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """(row number, cells) for every row after the header, blank rows included as []."""
+    def rows(self) -> Iterator[Record]:
+        """A Record (row number, cells, error, warning) for every row after the header, blank rows
+        included with no cells. A record with an ``error`` could not be read and must not be imported."""
         assert self._rows is not None
         return self._rows
+
+    @property
+    def read_as(self) -> str:
+        """The encoding the rows are being read in: a CSV first seen as UTF-8 may turn out Windows-1252."""
+        return self._text.encoding if self._text is not None else self.encoding
 
     def progress(self) -> float:
         """How much of the file has been read, 0.0 to 1.0."""
@@ -130,7 +150,8 @@ def detect_encoding(sample: bytes) -> str:
         return "utf-32"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    if b"\x00" not in sample:
+    if sample.count(0) <= len(sample) // 10:
+        sample = sample.replace(b"\x00", b"")  # a few stray NUL bytes in a text file: they are dropped
         try:
             codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
             return "utf-8"
@@ -153,17 +174,18 @@ def detect_encoding(sample: bytes) -> str:
         raise ImportFileError("This file does not look like a spreadsheet (CSV or XLSX).")
     encoding = best.encoding
     if encoding.lower().replace("-", "_") in _WESTERN:
-        try:
-            sample.decode("cp1252")
+        # Windows-1252 when the bytes are Windows-1252 text, allowing a stray byte or two that is not a
+        # character in it (those rows are then reported as unreadable rather than the whole file misread).
+        undefined = len(MARK.findall(sample.decode("cp1252", MARK_ERRORS)))
+        non_ascii = len(sample.translate(None, bytes(range(0x80))))
+        if undefined <= 2 or undefined * 100 <= non_ascii:
             return "cp1252"
-        except UnicodeDecodeError:
-            pass
     return encoding
 
 
 def _sample_text(sample: bytes, encoding: str) -> str:
-    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-    return decoder.decode(sample, final=False)
+    decoder = codecs.getincrementaldecoder(encoding)(errors=MARK_ERRORS)
+    return MARK.sub("\ufffd", decoder.decode(sample, final=False)).replace("\x00", "")
 
 
 def detect_delimiter(text: str) -> str:
@@ -203,21 +225,22 @@ def _open_csv(path: Path, sample: bytes) -> Table:
     delimiter = detect_delimiter(body)
 
     raw = path.open("rb")
-    stream = io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
-    reader = csv.reader(stream, delimiter=delimiter)
-    table = Table(path=path, file_format="csv", header=[], header_row=0, encoding=encoding, delimiter=delimiter)
-    table._closers.append(stream.close)
+    lines = TextLines(raw, encoding)
+    reader = RecordReader(lines, delimiter)
+    table = Table(path=path, file_format="csv", header=[], header_row=0, encoding=encoding, delimiter=delimiter,
+                  _text=lines)
+    table._closers.append(raw.close)
     size = max(1, path.stat().st_size)
     table._position = lambda: raw.tell() / size
 
-    def records() -> Iterator[tuple[int, list[str]]]:
+    def records() -> Iterator[Record]:
         number = 0
         try:
             for record in reader:
-                number += 1
-                yield number, record
-        except csv.Error as exc:
-            raise ImportFileError(f"Row {number + 1} could not be read ({exc}); the rows before it were imported.") from None
+                number = record.number
+                yield record
+        except OSError as exc:
+            raise FileCutError(number + 1, f"the file could not be read: {exc.strerror or exc}") from None
 
     numbered = records()
     try:
@@ -226,9 +249,10 @@ def _open_csv(path: Path, sample: bytes) -> Table:
         table.close()
         raise
     header = [cell.lstrip("\ufeff") for cell in header]
+    reader.width = len(header)
     table.header = _clean_header(header)
     table.header_row = header_row
-    table._rows = (_unescape(number, record) for number, record in numbered)
+    table._rows = (_unescape(record) for record in numbered)
     return table
 
 
@@ -266,6 +290,8 @@ def _open_xlsx(path: Path) -> Table:
         raise ImportFileError(
             "This file is a zip archive but not an Excel workbook (.xlsx). Upload a CSV or XLSX file."
         ) from None
+    except Exception:  # damaged XML inside the workbook
+        raise ImportFileError("The workbook could not be read. Save it again from Excel as .xlsx or CSV.") from None
     table = Table(path=path, file_format="xlsx", header=[], header_row=0)
     table._closers.append(workbook.close)
     try:
@@ -280,13 +306,16 @@ def _open_xlsx(path: Path) -> Table:
         table.total_rows = total
         table._position = lambda: (state["row"] / total) if total else 0.0
 
-        def records() -> Iterator[tuple[int, list[str]]]:
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                state["row"] = number
-                cells = [cell_text(v) for v in values]
-                while cells and not cells[-1]:
-                    cells.pop()
-                yield number, cells
+        def records() -> Iterator[Record]:
+            try:
+                for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                    state["row"] = number
+                    cells = [cell_text(v) for v in values]
+                    while cells and not cells[-1]:
+                        cells.pop()
+                    yield Record(number, cells)
+            except Exception as exc:  # a damaged sheet: zip CRC, truncated XML, ...
+                raise FileCutError(state["row"] + 1, f"the workbook is damaged or cut short: {type(exc).__name__}") from None
 
         numbered = records()
         header_row, header = _first_nonblank(numbered)
@@ -298,19 +327,24 @@ def _open_xlsx(path: Path) -> Table:
         raise ImportFileError("The workbook could not be read. Save it again from Excel as .xlsx or CSV.") from None
     table.header = _clean_header(header)
     table.header_row = header_row
-    table._rows = (_unescape(number, record) for number, record in numbered)
+    table._rows = (_unescape(record) for record in numbered)
     return table
 
 
 # ---- shared ----------------------------------------------------------------------------------------
 
 
-def _first_nonblank(numbered: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]]:
-    for number, record in numbered:
-        if any(cell.strip() for cell in record):
-            return number, record
-        if number > 1000:
-            break
+def _first_nonblank(numbered: Iterator[Record]) -> tuple[int, list[str]]:
+    try:
+        for record in numbered:
+            if record.error:
+                raise ImportFileError(f"The header row (row {record.number}) could not be read. {record.error}")
+            if any(cell.strip() for cell in record.cells):
+                return record.number, record.cells
+            if record.number > 1000:
+                break
+    except FileCutError as exc:
+        raise ImportFileError(f"The file could not be read ({exc.reason}).") from None
     raise ImportFileError("The file is empty: it has no rows with any value.")
 
 
@@ -335,5 +369,8 @@ def _clean_header(header: list[str]) -> list[str]:
     return cleaned
 
 
-def _unescape(number: int, record: list[str]) -> tuple[int, list[str]]:
-    return number, [_ESCAPED.sub("", cell) if cell[:1] == "'" else cell for cell in record]
+def _unescape(record: Record) -> Record:
+    cells = record.cells
+    if any(cell[:1] == "'" for cell in cells):
+        return record._replace(cells=[_ESCAPED.sub("", cell) if cell[:1] == "'" else cell for cell in cells])
+    return record

@@ -30,17 +30,24 @@ def import_preview(*, job: ImportJob, rows: int = PREVIEW_ROWS) -> Preview:
     with table:
         width = len(table.header)
         sample = []
-        for number, values in table.rows():
-            if not any(v.strip() for v in values):
-                continue
-            sample.append((number, (values + [""] * width)[:width]))
-            if len(sample) >= rows:
-                break
+        try:
+            for record in table.rows():
+                if not record.error and not any(v.strip() for v in record.cells):
+                    continue
+                sample.append((record.number, (record.cells + [""] * width)[:width]))
+                if len(sample) >= rows:
+                    break
+        except ImportFileError:
+            pass  # a file cut short: the preview shows what could be read
         return Preview(header=table.header, rows=sample, description=table.describe(), total_rows=table.total_rows)
 
 
 def import_progress(*, job: ImportJob) -> dict:
-    """What the admin's progress bar polls."""
+    """What the admin's progress bar polls. ``stalled``: queued or running, and no live worker has it (it
+    waits for the sweep, or the admin's resume button, to be put back on the queue)."""
+    from .lease import lease_state
+
+    stalled = job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING) and lease_state(job.pk).stale
     return {
         "id": job.pk,
         "status": job.status,
@@ -57,6 +64,7 @@ def import_progress(*, job: ImportJob) -> dict:
         "error_message": job.error_message,
         "has_report": bool(job.error_report),
         "finished": job.status in (ImportJob.Status.COMPLETED, ImportJob.Status.FAILED),
+        "stalled": stalled,
     }
 
 

@@ -59,6 +59,27 @@ class Phone:
     error: str = ""
 
 
+# Codes people type that are not the ISO 3166 code phonenumbers uses.
+_REGION_ALIASES = {"UK": "GB", "EL": "GR", "EN": "GB", "USA": "US"}
+
+
+def region_clean(region: str | None) -> str | None:
+    """A default country as phonenumbers knows it ('gb' -> 'GB', '' -> None). Raises MappingError."""
+    from .mapping import MappingError
+
+    code = (region or "").strip().upper()
+    if not code:
+        return None
+    if code in phonenumbers.SUPPORTED_REGIONS:
+        return code
+    hint = _REGION_ALIASES.get(code)
+    if hint:
+        raise MappingError(f"{code!r} is not a country code phonenumbers knows: use {hint} "
+                           f"(+{phonenumbers.country_code_for_region(hint)}) instead.")
+    raise MappingError(f"{code!r} is not a country code phonenumbers knows. Use the two-letter ISO 3166 "
+                       "code of the country, e.g. US, GB, DE, FR or IN.")
+
+
 def region_name(region: str | None) -> str:
     if not region:
         return "no default country"

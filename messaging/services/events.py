@@ -14,6 +14,7 @@ from ..models import (
     MessageEvent,
     Sender,
 )
+from ..providers import PROVIDERS, provider_for
 from ..providers.base import (
     StatusEvent,
 )
@@ -85,12 +86,16 @@ def events_apply(
     """Store each event once and move its message forward. Events for a message we cannot identify yet
     are kept and applied when its provider id is recorded."""
     counts = {"stored": 0, "duplicate": 0, "applied": 0, "pending": 0}
+    # Callbacks of providers that report each part of a long message become the whole message's status.
+    adapter = provider_for(sender) if source == MessageEvent.Source.CALLBACK else None
     for event in events:
         if event.direction == "inbound":
             inbound_record(sender=sender, event=event)
             counts["stored"] += 1
             continue
         with transaction.atomic():
+            if adapter is not None and event.provider_message_id:
+                (event,) = adapter.combine_parts([event], lambda pid: _callback_history(sender.pk, pid))
             message_id = _message_for(sender.pk, event, message_hint)
             try:
                 with transaction.atomic():
@@ -120,6 +125,18 @@ def events_apply(
                 counts["applied"] += 1
             _opt_out_signal(event=event, stored=stored)
     return counts
+
+
+def _callback_history(sender_id: int, provider_message_id: str) -> list[dict]:
+    """The callbacks stored so far for one message, its row locked until the caller's transaction ends (two
+    parts reported at once are then combined one after the other)."""
+    list(Message.objects.select_for_update().filter(sender_id=sender_id, provider_message_id=provider_message_id)
+         .values_list("pk", flat=True))
+    return list(
+        MessageEvent.objects.filter(sender_id=sender_id, provider_message_id=provider_message_id,
+                                    source=MessageEvent.Source.CALLBACK)
+        .order_by("id").values_list("payload", flat=True)
+    )
 
 
 def events_apply_pending(*, sender_id: int, provider_message_id: str) -> None:
@@ -162,8 +179,6 @@ def _as_event(stored: MessageEvent) -> StatusEvent:
 
 OPT_OUT_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "opt-out", "revoke"}
 OPT_IN_WORDS = {"start", "unstop", "subscribe", "yes"}
-# Provider error codes that mean "this recipient opted out" (CONTRACTS.md §6).
-OPT_OUT_ERROR_CODES = {"plivo": {"200"}, "bandwidth": {"775"}, "cloudvno": {"unsubscribed"}}
 
 
 def inbound_record(*, sender: Sender, event: StatusEvent) -> Message:
@@ -193,7 +208,7 @@ def _e164(value: str) -> str:
 
 
 def _opt_out_signal(*, event: StatusEvent, stored: MessageEvent) -> None:
-    codes = OPT_OUT_ERROR_CODES.get(stored.sender.provider, set())
+    codes = PROVIDERS[stored.sender.provider].opt_out_error_codes  # "this recipient opted out" (CONTRACTS §6)
     opted_out = (event.error_code and event.error_code in codes) or (
         isinstance(event.raw, dict) and event.raw.get("opted_out") is True
     )

@@ -14,14 +14,12 @@ from ..models import (
     Message,
     MessageEvent,
 )
-from ..providers import base as _base
 from ..providers import provider_for
-from ..providers.base import ProviderError
+from ..providers.base import ConfigurationError, LookupInconclusiveError, ProviderError
 from .events import events_apply
 from .sending import _outbound
 from .status import event_record, message_move
 
-LookupInconclusiveError = getattr(_base, "LookupInconclusiveError", type("LookupInconclusiveError", (ProviderError,), {}))
 logger = logging.getLogger("messaging")
 S = Message.Status
 
@@ -50,7 +48,11 @@ def message_reconcile(*, message_id: int) -> str:
         return "skipped"  # its sender may still be working on it
     observed = {"claimed_at": message.claimed_at, "attempts": message.attempts}
     Message.objects.filter(pk=message.pk).update(checked_at=timezone.now())
-    provider = provider_for(message.sender)
+    try:
+        provider = provider_for(message.sender)
+    except ConfigurationError as exc:  # e.g. its secrets cannot be decrypted: asked again after the fix
+        logger.warning("message %s cannot be reconciled now: %s", message.pk, exc)
+        return "retry"
     if message.status == S.SENT:
         if not (message.provider_message_id and provider.supports_lookup):
             return "unanswerable"
@@ -67,13 +69,16 @@ def message_reconcile(*, message_id: int) -> str:
     def move(to_status: str, fields: dict) -> bool:
         return message_move(message.pk, to_status, from_statuses=(message.status,), fields=fields, where=observed)
 
-    # Every attempt of this message happened after it was created: look that far back.
+    # Every attempt of this message happened after it was created and no later than its last call could
+    # last after its last claim: the provider is asked about that window only.
     since = message.created_at - timedelta(minutes=1)
+    call_ceiling = settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_TIMEOUT + settings.RECONCILE_AFTER_SECONDS
+    until = (message.claimed_at or timezone.now()) + timedelta(seconds=call_ceiling + 60)
     try:
         if message.provider_message_id and provider.supports_lookup:
             event = provider.lookup(message.provider_message_id)
         else:
-            event = provider.find(_outbound(message), since)
+            event = provider.find(_outbound(message), since, until=until)
     except (NotImplementedError, LookupInconclusiveError) as exc:
         why = (
             "the provider cannot be asked" if isinstance(exc, NotImplementedError)

@@ -11,6 +11,7 @@ from campaigns.models import Campaign, Contact, ListMembership
 from campaigns.services import (
     CampaignError,
     campaign_cancel,
+    campaign_checks,
     campaign_launch,
     campaign_pause,
     campaign_resend_failed,
@@ -24,6 +25,7 @@ from messaging.models import Message, Suppression
 from messaging.selectors import campaign_counts, campaign_counts_exact
 from messaging.services import message_send
 from tests.messaging.providers import test_plivo
+from tests.support import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("engine")]
 S = Message.Status
@@ -265,3 +267,19 @@ def test_a_scheduled_campaign_that_cannot_launch_goes_back_to_draft(make_sender,
     campaign.refresh_from_db()
     assert campaign.status == "draft"
     assert not Message.objects.filter(campaign=campaign).exists()
+
+
+def test_media_over_the_providers_limit_stops_the_launch_and_unreachable_media_only_warns(
+    make_sender, make_audience, make_campaign, media_server
+):
+    campaign = make_campaign(make_sender("plivo"), [make_audience(2)], media_urls=[f"{media_server}/big.png"])
+    with pytest.raises(CampaignError, match=r"big\.png"):
+        campaign_launch(campaign=campaign)
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and not Message.objects.filter(campaign=campaign).exists()
+
+    campaign.media_urls = [f"http://127.0.0.1:{free_port()}/gone.png"]
+    campaign.save(update_fields=["media_urls"])
+    problems, warnings = campaign_checks(campaign=campaign, check_media=True)
+    assert problems == [] and "could not be reached" in warnings[0]
+    assert campaign_launch(campaign=campaign).recipients == 2

@@ -94,3 +94,10 @@ def test_export_command(tmp_path):
     assert len(parse([target.read_text(encoding="utf-8-sig")])) == 3
     with pytest.raises(CommandError, match="No list named Nope"):
         call_command("export_contacts", "--list", "Nope")
+
+
+def test_with_bom():
+    from campaigns.exports import with_bom
+
+    lines = list(with_bom(contacts_export(queryset=Contact.objects.none())))
+    assert lines[0] == "\ufeff" and lines[1].startswith("phone,")

@@ -1,5 +1,6 @@
 """Development data for `make run`: an `admin` superuser, a Plivo sender on the local emulator, a list of
-a few hundred contacts and a draft campaign. Safe to run again: it creates only what is missing."""
+a few hundred contacts and a draft campaign. Safe to run again: it creates only what is missing, and a new
+draft demo campaign whenever the previous one has been launched."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -9,7 +10,7 @@ from django.db import transaction
 from campaigns.models import Campaign, Contact, ContactList, ListMembership
 from messaging.models import Sender
 
-EMULATOR_URL = "http://127.0.0.1:8025"
+EMULATOR_PORT = 8025
 
 
 class Command(BaseCommand):
@@ -17,9 +18,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--contacts", type=int, default=300)
+        parser.add_argument("--emulator-port", type=int, default=EMULATOR_PORT,
+                            help="port of the provider emulator (run_all --sandbox-port)")
 
     @transaction.atomic
-    def handle(self, *args, contacts: int, **options):
+    def handle(self, *args, contacts: int, emulator_port: int, **options):
+        emulator_url = f"http://127.0.0.1:{emulator_port}"
         User = get_user_model()
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", "admin@example.com", "admin")
@@ -29,13 +33,16 @@ class Command(BaseCommand):
                 "provider": "plivo",
                 "address": "+14155550100",
                 "credentials": {"auth_id": "MADEMOACCOUNT0000001", "auth_token": "demo-auth-token-not-secret"},
-                "api_base_url": EMULATOR_URL,
+                "api_base_url": emulator_url,
                 "mps": 50,
             },
         )
+        if sender.api_base_url != emulator_url:
+            Sender.objects.filter(pk=sender.pk).update(api_base_url=emulator_url)
+            sender.api_base_url = emulator_url
         demo_list, created = ContactList.objects.get_or_create(name="Demo list")
         if created:
-            people = Contact.objects.bulk_create(
+            Contact.objects.bulk_create(
                 [
                     Contact(phone=f"+1212555{i:04d}", first_name=f"Demo{i}", last_name="Person",
                             custom_fields={"city": "New York"})
@@ -47,15 +54,17 @@ class Command(BaseCommand):
             ListMembership.objects.bulk_create(
                 [ListMembership(contact=c, contact_list=demo_list) for c in people], ignore_conflicts=True
             )
-        if not Campaign.objects.filter(name="Demo campaign").exists():
-            campaign = Campaign.objects.create(
-                name="Demo campaign",
+        draft = Campaign.objects.filter(name__startswith="Demo campaign", status=Campaign.Status.DRAFT).first()
+        if draft is None:
+            earlier = Campaign.objects.filter(name__startswith="Demo campaign").count()
+            draft = Campaign.objects.create(
+                name="Demo campaign" if not earlier else f"Demo campaign {earlier + 1}",
                 sender=sender,
                 body='Hi {{ first_name|default:"there" }}, our {{ city }} store opens Saturday. Reply STOP to opt out.',
                 created_by=User.objects.get(username="admin"),
             )
-            campaign.lists.set([demo_list])
+            draft.lists.set([demo_list])
         self.stdout.write(
             f"Demo data ready: sender '{sender.name}' on {sender.api_base_url}, list '{demo_list.name}', "
-            f"campaign 'Demo campaign'. Site: {settings.PUBLIC_BASE_URL}/admin/"
+            f"draft campaign '{draft.name}'. Site: {settings.PUBLIC_BASE_URL}/admin/"
         )

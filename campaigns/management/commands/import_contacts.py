@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from campaigns.imports import mapping as mapping_mod
 from campaigns.imports.mapping import MappingError
 from campaigns.imports.readers import ImportFileError
-from campaigns.imports.services import contact_import_run, import_file_open
-from campaigns.models import ContactList, ImportJob
+from campaigns.imports.services import contact_import_run, import_checks, import_file_open
+from campaigns.models import ImportJob
 
 
 class Command(BaseCommand):
@@ -23,9 +23,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file")
-        parser.add_argument("--list", dest="list_name", help="list to add the contacts to (created if missing)")
+        parser.add_argument("--list", dest="list_name",
+                            help="list to add the contacts to (created with the first contacts written)")
         parser.add_argument("--region", default=settings.PHONENUMBER_DEFAULT_REGION,
-                            help="default country for numbers written without a country code (default %(default)s)")
+                            help="default country for numbers written without a country code, as an ISO 3166 "
+                            "code such as US or GB; '' for none (default %(default)s)")
         parser.add_argument("--errors", dest="report", help="write rows that were not imported as written to this CSV")
         parser.add_argument("--map", dest="overrides", action="append", default=[], metavar="COLUMN=FIELD",
                             help="map a column to phone, first_name, last_name, email, timezone, ignore, or a "
@@ -47,7 +49,8 @@ class Command(BaseCommand):
             with import_file_open(path=opts["file"], max_bytes=max_bytes) as table:
                 header, description = table.header, table.describe()
             mapping = mapping_mod.apply_overrides(header, mapping_mod.auto_map(header), opts["overrides"])
-            mapping = mapping_mod.check(header, mapping)
+            mapping, region = import_checks(path=opts["file"], mapping=mapping, region=opts["region"],
+                                            max_bytes=max_bytes)
         except (ImportFileError, MappingError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"{opts['file']}: {description}")
@@ -55,26 +58,27 @@ class Command(BaseCommand):
             self.stdout.write(f"  {name!r} -> {mapping_mod.describe(target)}")
         if opts["dry_run"]:
             return
-        contact_list = None
-        if kind == ImportJob.Kind.CONTACTS:
-            contact_list, _ = ContactList.objects.get_or_create(name=opts["list_name"])
         progress = self._progress if sys.stdout.isatty() and opts["verbosity"] >= 1 else None
         try:
             summary = contact_import_run(
-                path=opts["file"], mapping=mapping, region=opts["region"], policy=opts["policy"], kind=kind,
-                contact_list_id=contact_list.pk if contact_list else None, report_path=opts["report"],
-                max_bytes=max_bytes, detail=f"suppression list {opts['file']} (command line)", on_progress=progress,
+                path=opts["file"], mapping=mapping, region=region, policy=opts["policy"], kind=kind,
+                contact_list_name=opts["list_name"] if kind == ImportJob.Kind.CONTACTS else "",
+                report_path=opts["report"], max_bytes=max_bytes,
+                detail=f"suppression list {opts['file']} (command line)", on_progress=progress,
             )
         except (ImportFileError, MappingError) as exc:
             raise CommandError(str(exc)) from None
         if progress:
             self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS(str(summary)))
+        style = self.style.WARNING if summary.cut else self.style.SUCCESS
+        self.stdout.write(style(str(summary)))
         if opts["report"]:
             if summary.invalid or summary.duplicate or summary.warnings:
                 self.stdout.write(f"Problems written to {opts['report']}")
             else:
                 self.stdout.write("No problems to report.")
+        if summary.cut:
+            raise CommandError(summary.cut_message())
 
     def _progress(self, summary, fraction):
         self.stdout.write(f"\r{fraction * 100:5.1f}%  {summary.rows} rows", ending="")

@@ -20,6 +20,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, port: int, sandbox_port: int, **options):
         python = sys.executable
+        env = dict(os.environ)
+        # Status callbacks must reach this web server: unless told otherwise, it is the one started here.
+        env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
         beat_schedule = str(settings.VAR_DIR / "celerybeat-schedule")
         commands = {
             "emulator": [python, "manage.py", "provider_sandbox", "--port", str(sandbox_port)],
@@ -27,6 +30,8 @@ class Command(BaseCommand):
             "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "INFO", "-s", beat_schedule],
             "web": [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
         }
+        if sandbox_port != 8025:
+            subprocess.run([python, "manage.py", "demo_setup", "--emulator-port", str(sandbox_port)], check=True, env=env)
         processes: dict[str, subprocess.Popen] = {}
         stopping = False
 
@@ -37,7 +42,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         for name, cmd in commands.items():
-            processes[name] = subprocess.Popen(cmd, start_new_session=True)
+            processes[name] = subprocess.Popen(cmd, start_new_session=True, env=env)
         self.stdout.write(self.style.SUCCESS(
             f"\nRunning. Admin: http://127.0.0.1:{port}/admin/  user: admin  password: admin (development only)\n"
             f"Provider emulator: http://127.0.0.1:{sandbox_port}/sandbox/ledger  Press Ctrl-C to stop.\n"

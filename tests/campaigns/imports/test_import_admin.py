@@ -128,8 +128,10 @@ def test_contact_list_and_tag_actions_filters_and_consent(staff_client, admin_us
     assert reverse("admin:campaigns_importjob_add") in staff_client.get(url).content.decode()
 
     export = act("export_csv", [a, b])
-    body = b"".join(export.streaming_content).decode()
-    assert body.splitlines()[0].startswith("phone,first_name") and "'+14155550100" in body
+    body = b"".join(export.streaming_content)
+    assert body.startswith(b"\xef\xbb\xbf")  # the BOM: Excel then reads the file as UTF-8
+    text = body.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("phone,first_name") and "'+14155550100" in text
 
 
 def test_job_pages_and_delete(staff_client, media_root):
@@ -142,3 +144,50 @@ def test_job_pages_and_delete(staff_client, media_root):
     assert stored.exists()
     response = staff_client.post(reverse("admin:campaigns_importjob_delete", args=[job.pk]), {"post": "yes"})
     assert response.status_code == 302 and not ImportJob.objects.exists() and not stored.exists()
+
+
+def test_list_export_download_starts_with_a_bom_and_keeps_accents(staff_client):
+    renee = Contact.objects.create(phone="+14155550100", first_name="Renée")
+    vip = ContactList.objects.create(name="VIP")
+    vip.contacts.add(renee)
+    response = staff_client.post(reverse("admin:campaigns_contactlist_changelist"),
+                                 {"action": "export_csv", "_selected_action": [vip.pk]})
+    body = b"".join(response.streaming_content)
+    assert body.startswith("\ufeffphone,".encode()) and "Renée".encode() in body
+
+
+def test_list_changelist_counts_members_in_one_query(staff_client, django_assert_max_num_queries):
+    contacts = [Contact.objects.create(phone=f"+1415555{n:04d}") for n in range(5)]
+    for size in range(12):
+        contact_list = ContactList.objects.create(name=f"List {size:02d}", description=f"about {size}")
+        contact_list.contacts.add(*contacts[:size % 6])
+    url = reverse("admin:campaigns_contactlist_changelist")
+    staff_client.get(url)  # warm the session and permission caches
+    with django_assert_max_num_queries(8):
+        page = staff_client.get(url).content.decode()
+    assert '<td class="field-member_count">5</td>' in page and '<td class="field-member_count">0</td>' in page
+
+    def names(**params):
+        html = staff_client.get(url, params).content.decode()
+        return sorted({n for n in (f"List {i:02d}" for i in range(12)) if f">{n}<" in html})
+
+    assert names(size="empty") == ["List 00", "List 06"]
+    assert names(q="about 11") == ["List 11"]
+    assert names(o="2") == names()  # sortable by the count
+    used = ContactList.objects.get(name="List 03")
+    from campaigns.models import Campaign
+    from messaging.models import Sender
+
+    sender = Sender.objects.create(name="s", provider="plivo", address="+14155559999", credentials={})
+    Campaign.objects.create(name="c", sender=sender).lists.add(used)
+    assert names(in_campaign="yes") == ["List 03"]
+    assert "List 03" not in names(in_campaign="no")
+
+
+def test_tag_changelist_counts_contacts(staff_client):
+    hot, cold = Tag.objects.create(name="hot"), Tag.objects.create(name="cold")
+    for n in range(3):
+        Contact.objects.create(phone=f"+1415555{n:04d}").tags.add(hot)
+    page = staff_client.get(reverse("admin:campaigns_tag_changelist")).content.decode()
+    assert '<td class="field-contact_count">3</td>' in page and '<td class="field-contact_count">0</td>' in page
+    assert cold.name in page

@@ -69,3 +69,50 @@ def test_refusals(make_csv, rows, args, message):
     with pytest.raises(CommandError, match=message):
         command(make_csv(rows), *args)
     assert Contact.objects.count() == 0 and not ContactList.objects.exists()
+
+
+def test_a_refused_file_leaves_no_list_behind(make_csv):
+    path = make_csv([["phone", "name"], ["abc", "Ann"], ["xyz", "Bob"]])
+    with pytest.raises(CommandError, match="None of the first 2 values"):
+        command(path, "--list", "Never made")
+    assert not ContactList.objects.exists()
+
+
+def test_the_list_is_created_with_the_first_contacts(make_csv):
+    out = command(make_csv([["phone"], ["+14155550100"]]), "--list", "Fresh")
+    assert "1 created" in out
+    assert list(ContactList.objects.get(name="Fresh").contacts.values_list("phone", flat=True)) == ["+14155550100"]
+
+
+@pytest.mark.parametrize("region, message", [("UK", "use GB"), ("XX", "two-letter ISO 3166 code")])
+def test_an_unknown_region_is_refused_with_a_clear_message(make_csv, region, message):
+    with pytest.raises(CommandError, match=message):
+        command(make_csv([["phone"], ["07911 123456"]]), "--list", "L", "--region", region)
+    assert not ContactList.objects.exists() and not Contact.objects.exists()
+
+
+def test_lower_case_and_empty_regions(make_csv):
+    assert "1 created" in command(make_csv([["phone"], ["07911 123456"]]), "--list", "L", "--region", "gb")
+    with pytest.raises(CommandError, match="no country code"):
+        command(make_csv([["phone"], ["07911 123457"]]), "--list", "L", "--region", "")
+
+
+def test_a_file_cut_part_way_prints_the_summary_and_fails(tmp_path):
+    import zipfile
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["phone"])
+    for n in range(3000):
+        workbook.active.append([f"+1212{2_000_000 + n:07d}"])
+    whole, cut = tmp_path / "whole.xlsx", tmp_path / "cut.xlsx"
+    workbook.save(whole)
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(cut, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, data[: len(data) // 2] if item.filename == "xl/worksheets/sheet1.xml" else data)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"cut at row \d+"):
+        call_command("import_contacts", str(cut), "--list", "L", stdout=out)
+    assert "cut at row" in out.getvalue() and Contact.objects.count() > 0

@@ -16,9 +16,16 @@ def text(rows, delimiter=","):
     return "\r\n".join(delimiter.join(r) for r in rows) + "\r\n"
 
 
-def read_all(path, **kw):
+def read_records(path, **kw):
     with open_table(path, **kw) as table:
-        return table, table.header, [r for r in table.rows()]
+        return table, list(table.rows())
+
+
+def read_all(path, **kw):
+    """(table, header, [(row number, cells)]) for a file whose every row can be read."""
+    table, records = read_records(path, **kw)
+    assert not any(r.error or r.warning for r in records), records
+    return table, table.header, [(r.number, r.cells) for r in records]
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
@@ -113,3 +120,144 @@ def test_a_cyrillic_file_is_not_forced_into_windows_1252(write_file):
     rows = [["phone", "name"], ["+74951234567", "Иван Петров"], ["+74951234568", "Мария Сидорова"]]
     _, _, data = read_all(write_file("c.csv", text(rows).encode("cp1251")))
     assert data[0][1][1] == "Иван Петров"
+
+
+# ---- encodings decided late, undecodable rows -------------------------------------------------------
+
+
+def ascii_rows(n):
+    return [[f"+1212{2_000_000 + i:07d}", f"Person{i}", "plain"] for i in range(n)]
+
+
+def test_windows_1252_whose_first_accent_is_past_the_sample(write_file):
+    rows = [["phone", "name", "note"], *ascii_rows(12_000)]  # ~330 KB of ASCII before the first accent
+    rows += [["+14155550100", "Renée", "café"], ["+14155550101", "Zoë", "“quoted”"]]
+    data = text(rows).encode("cp1252")
+    assert data.index("é".encode("cp1252")) > 256 * 1024
+    table, records = read_records(write_file("late.csv", data))
+    assert table.encoding == "utf-8" and table.read_as == "cp1252"  # detected on the sample, corrected later
+    assert not any(r.error or r.warning for r in records)
+    assert records[-2].cells == ["+14155550100", "Renée", "café"]
+    assert records[-1].cells == ["+14155550101", "Zoë", "“quoted”"]
+    assert not any("\ufffd" in cell for r in records for cell in r.cells)
+
+
+def test_a_stray_windows_1252_row_in_a_utf8_file_is_read_with_a_warning(write_file):
+    head = text([["phone", "name"], ["+14155550100", "José"]] + [r[:2] for r in ascii_rows(15_000)]).encode()
+    assert len(head) > 256 * 1024  # the stray row comes after the sample the encoding is detected on
+    stray = "+14155550101,Renée\r\n".encode("cp1252")
+    tail = "+14155550102,Zoë\r\n".encode()
+    table, records = read_records(write_file("mixed.csv", head + stray + tail))
+    assert table.read_as == "utf-8"
+    row = records[-2]
+    assert row.cells == ["+14155550101", "Renée"] and not row.error and "Windows-1252" in row.warning
+    assert records[-1].cells == ["+14155550102", "Zoë"] and not records[-1].warning
+
+
+def test_a_row_that_cannot_be_decoded_is_reported_not_guessed(write_file):
+    # 0x81 is not a character in Windows-1252: the row cannot be read as text at all.
+    data = text([["phone", "name"], ["+14155550100", "Renée"]]).encode("cp1252")
+    data += b"+14155550101,Bad\x81name\r\n" + "+14155550102,Zoë\r\n".encode("cp1252")
+    table, records = read_records(write_file("bad.csv", data))
+    assert table.encoding == "cp1252"
+    assert [r.cells for r in records if not r.error] == [["+14155550100", "Renée"], ["+14155550102", "Zoë"]]
+    bad = [r for r in records if r.error]
+    assert [r.number for r in bad] == [3] and "not valid cp1252 text" in bad[0].error
+
+
+def test_nul_bytes_are_dropped(write_file):
+    data = b"phone,name\r\n+14155550100,Ann\x00e\r\n" + b"+14155550101,B\x00ob\r\n"
+    _, _, rows = read_all(write_file("nul.csv", data))
+    assert rows == [(2, ["+14155550100", "Anne"]), (3, ["+14155550101", "Bob"])]
+
+
+# ---- unclosed quotes -------------------------------------------------------------------------------
+
+
+def test_an_unclosed_quote_does_not_swallow_the_rows_after_it(write_file):
+    raw = (
+        "phone;name;note\r\n"
+        "+14155550100;Ann;ok\r\n"
+        '+14155550101;"Bob;oops\r\n'
+        "+14155550102;Carl;ok\r\n"
+        "+14155550103;Dora;ok\r\n"
+        "+14155550104;Eve;ok\r\n"
+    )
+    _, records = read_records(write_file("quote.csv", raw.encode()))
+    assert [(r.number, r.cells) for r in records if not r.error] == [
+        (2, ["+14155550100", "Ann", "ok"]), (4, ["+14155550102", "Carl", "ok"]),
+        (5, ["+14155550103", "Dora", "ok"]), (6, ["+14155550104", "Eve", "ok"])]
+    bad = [r for r in records if r.error]
+    assert [r.number for r in bad] == [3] and "never closed" in bad[0].error
+    assert bad[0].cells == ["+14155550101", '"Bob', "oops"]
+
+
+def test_an_unclosed_quote_closed_by_a_later_quote_is_found_too(write_file):
+    raw = (
+        "phone,name,note\r\n"
+        '+14155550101,"Bob,oops\r\n'
+        "+14155550102,Carl,ok\r\n"
+        "+14155550103,Dora,ok\r\n"
+        '+14155550104,Eve,"a ""real"" quote"\r\n'
+        "+14155550105,Finn,ok\r\n"
+    )
+    _, records = read_records(write_file("quote.csv", raw.encode()))
+    good = {r.cells[0] for r in records if not r.error and r.cells}
+    assert {"+14155550102", "+14155550103", "+14155550105"} <= good
+    assert [r.number for r in records if r.error][0] == 2
+
+
+def test_a_quote_that_runs_past_a_hundred_lines_is_cut(write_file):
+    lines = ["phone,name\r\n", '+14155550100,"Ann\r\n'] + [f"+1212{2_000_000 + i:07d}\r\n" for i in range(150)]
+    lines.append('x"\r\n')  # a quote far below finally closes it
+    _, records = read_records(write_file("long.csv", "".join(lines).encode()))
+    assert records[0].error and records[0].number == 2
+    assert sum(1 for r in records if not r.error and r.cells and r.cells[0].startswith("+1212")) >= 149
+
+
+def test_multi_line_addresses_still_work(write_file):
+    raw = (
+        "phone,name,address,city\r\n"
+        '+14155550100,Ann,"Flat 2\r\n10 Downing Street\r\nLondon, SW1A 2AA",London\r\n'
+        '+14155550101,Bob,"PO Box 7\r\n+1 415 555 0199, ask for Bob",Paris\r\n'
+        "+14155550102,Carl,Main St,Rome\r\n"
+    )
+    _, _, rows = read_all(write_file("addresses.csv", raw.encode()))
+    assert rows == [
+        (2, ["+14155550100", "Ann", "Flat 2\r\n10 Downing Street\r\nLondon, SW1A 2AA", "London"]),
+        (3, ["+14155550101", "Bob", "PO Box 7\r\n+1 415 555 0199, ask for Bob", "Paris"]),
+        (4, ["+14155550102", "Carl", "Main St", "Rome"]),
+    ]
+
+
+def test_a_cell_over_the_size_limit_is_one_unreadable_row(write_file):
+    raw = "phone,note\r\n+14155550100,ok\r\n+14155550101," + "x" * (1024 * 1024 + 10) + "\r\n+14155550102,ok\r\n"
+    _, records = read_records(write_file("huge.csv", raw.encode()))
+    assert [(r.number, bool(r.error)) for r in records] == [(2, False), (3, True), (4, False)]
+    assert "longer than 1024 KB" in records[1].error
+
+
+def test_a_damaged_workbook_is_read_up_to_the_damage(tmp_path):
+    import openpyxl
+
+    from campaigns.imports.readers import FileCutError
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["phone", "name"])
+    for n in range(3000):
+        sheet.append([f"+1212{2_000_000 + n:07d}", f"N{n}"])
+    whole, cut = tmp_path / "whole.xlsx", tmp_path / "cut.xlsx"
+    workbook.save(whole)
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(cut, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2]  # a download cut short
+            target.writestr(item, data)
+    seen = []
+    with open_table(cut) as table, pytest.raises(FileCutError) as raised:
+        for record in table.rows():
+            seen.append(record.number)
+    assert seen and seen == list(range(2, seen[-1] + 1)) and raised.value.row == seen[-1] + 1
+    assert "damaged" in str(raised.value)

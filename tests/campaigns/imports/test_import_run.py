@@ -225,3 +225,122 @@ def test_plus_dropped_by_excel_is_recovered(make_xlsx):
     summary = run(path, region="GB")
     assert (summary.created, summary.invalid) == (2, 1)
     assert set(Contact.objects.values_list("phone", flat=True)) == {"+14155550100", "+447911123456"}
+
+
+# ---- rows the file or the database cannot give us do not take others with them ----------------------
+
+
+def test_an_unclosed_quote_costs_one_row_and_says_so(write_file, tmp_path):
+    raw = (
+        "phone;first name\r\n"
+        "+14155550100;Ann\r\n"
+        '+14155550101;"Bob;oops\r\n'
+        "+14155550102;Carl\r\n"
+        "+14155550103;Dora\r\n"
+        "+14155550104;Eve\r\n"
+    )
+    report = tmp_path / "r.csv"
+    summary = run(write_file("quote.csv", raw.encode()), report_path=report)
+    assert (summary.rows, summary.created, summary.invalid) == (5, 4, 1)
+    assert set(Contact.objects.values_list("first_name", flat=True)) == {"Ann", "Carl", "Dora", "Eve"}
+    problem = report_rows(report)[1]
+    assert problem[0] == "3" and "quote" in problem[1] and "never closed" in problem[1]
+
+
+def test_late_windows_1252_names_are_not_corrupted(write_file, tmp_path):
+    rows = [["phone", "first name"]] + [[f"+1212{2_000_000 + n:07d}", f"P{n}"] for n in range(16_000)]
+    rows.append(["+14155550100", "Renée"])
+    data = "".join(f"{a},{b}\r\n" for a, b in rows).encode("cp1252")
+    assert len(data) > 256 * 1024
+    summary = run(write_file("late.csv", data), report_path=tmp_path / "r.csv")
+    assert summary.invalid == 0 and summary.created == 16_001
+    assert Contact.objects.get(phone="+14155550100").first_name == "Renée"
+
+
+def test_an_undecodable_row_is_reported_and_the_others_imported(write_file, tmp_path):
+    data = "phone,first name\r\n+14155550100,Renée\r\n".encode("cp1252") + b"+14155550101,Bad\x81\r\n"
+    data += "+14155550102,Zoë\r\n".encode("cp1252")
+    report = tmp_path / "r.csv"
+    summary = run(write_file("bad.csv", data), report_path=report)
+    assert (summary.rows, summary.created, summary.invalid) == (3, 2, 1)
+    assert not Contact.objects.filter(phone="+14155550101").exists()
+    line = report_rows(report)[1]
+    assert line[0] == "3" and "not valid cp1252" in line[1] and line[3] == "Bad\ufffd"
+
+
+def test_nul_bytes_in_cells_never_reach_the_database(write_file):
+    rows = "".join(f"+1212{2_000_000 + n:07d},P{n}\r\n" for n in range(20_000))  # the NUL is past the sample
+    data = ("phone,first name\r\n" + rows).encode() + b"+14155550100,Zo\x00e\r\n+14155550101,Bob\r\n"
+    summary = run(write_file("nul.csv", data), chunk_rows=5000)
+    assert summary.created == 20_002 and summary.invalid == 0
+    assert Contact.objects.get(phone="+14155550100").first_name == "Zoe"
+
+
+@pytest.fixture
+def refuse_first_name():
+    """Make the real database refuse a contact whose first name is ``Boom`` (a trigger), as a database
+    refuses a value it cannot store."""
+    from django.db import connection
+
+    table = Contact._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION refuse_boom() RETURNS trigger AS $$ BEGIN IF NEW.first_name = 'Boom' THEN "
+                "RAISE EXCEPTION 'value refused' USING ERRCODE = '22000'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(f"CREATE TRIGGER refuse_boom BEFORE INSERT OR UPDATE ON {table} "
+                           "FOR EACH ROW EXECUTE FUNCTION refuse_boom()")
+        else:
+            cursor.execute(f"CREATE TRIGGER refuse_boom BEFORE INSERT ON {table} WHEN NEW.first_name = 'Boom' "
+                           "BEGIN SELECT RAISE(ABORT, 'value refused'); END")
+    yield  # the test's transaction is rolled back afterwards, trigger included
+
+
+def test_a_row_the_database_refuses_does_not_roll_back_its_chunk(make_csv, tmp_path, refuse_first_name):
+    rows = [["phone", "first name"]] + [[f"+1212{2_000_000 + n:07d}", f"P{n}"] for n in range(1200)]
+    rows[699][1] = "Boom"  # row 700 of the file (the header is row 1)
+    report = tmp_path / "r.csv"
+    summary = run(make_csv(rows), chunk_rows=500, report_path=report)
+    assert (summary.rows, summary.created, summary.invalid) == (1200, 1199, 1)
+    assert Contact.objects.count() == 1199 and ListMembership.objects.count() == 1199
+    assert not Contact.objects.filter(first_name="Boom").exists()
+    line = report_rows(report)[1]
+    assert line[0] == "700" and "database refused" in line[1] and "value refused" in line[1]
+
+
+def test_the_report_header_is_formula_escaped_too(make_csv, tmp_path):
+    path = make_csv([["phone", "=HYPERLINK(\"http://evil\")", "@cmd"], ["junk", "a", "b"], ["+14155550100", "", ""]])
+    report = tmp_path / "r.csv"
+    contact_import_run(path=path, mapping=["phone", "custom:x", "custom:y"], region="US", report_path=report)
+    header = report_rows(report)[0]
+    assert header == ["row", "problem", "phone", "'=HYPERLINK(\"http://evil\")", "'@cmd"]
+
+
+def test_a_file_cut_part_way_keeps_what_was_read_and_says_where_it_stopped(tmp_path):
+    import zipfile
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["phone", "first name"])
+    for n in range(3000):
+        sheet.append([f"+1212{2_000_000 + n:07d}", f"P{n}"])
+    whole, cut = tmp_path / "whole.xlsx", tmp_path / "cut.xlsx"
+    workbook.save(whole)
+    with zipfile.ZipFile(whole) as source, zipfile.ZipFile(cut, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            target.writestr(item, data[: len(data) // 2] if item.filename == "xl/worksheets/sheet1.xml" else data)
+    summary = run(cut, chunk_rows=500)
+    assert summary.cut and summary.created == summary.rows == Contact.objects.count() > 500
+    assert summary.cut_at_row == summary.rows + 2  # the header is row 1
+    assert f"cut at row {summary.cut_at_row}" in str(summary)
+    assert f"row {summary.cut_at_row} and everything after it were not" in summary.cut_message()
+
+
+def test_unknown_default_country_is_refused_before_anything_is_written(messy):
+    with pytest.raises(MappingError, match="use GB"):
+        run(messy, region="UK")
+    assert not Contact.objects.exists()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -15,9 +14,7 @@ from messaging.providers.cloudvno import CloudvnoProvider
 from messaging.providers.plivo import PlivoProvider
 from messaging.providers.sendblue import SendblueProvider
 from tests.messaging.providers.contract import outbound_message
-from tests.support import free_port
-
-MB = 1024 * 1024
+from tests.support import MediaHandler, free_port
 
 
 def _adapter(cls, base_url: str = "http://127.0.0.1:9"):
@@ -109,49 +106,6 @@ def test_a_prompt_answer_is_not_cut(settings, make_sender, sandbox):
 
 
 # ---- media size, checked before a message is queued ----
-
-
-class MediaHandler(BaseHTTPRequestHandler):
-    sizes = {"/small.png": 1000, "/two.png": 2 * MB, "/big.png": 6 * MB}
-    requests: list[str] = []
-
-    def do_HEAD(self):  # noqa: N802 - the http.server hook
-        MediaHandler.requests.append(self.path)
-        path = self.path.split("?")[0]
-        if path == "/moved.png":
-            self.send_response(302)
-            self.send_header("Location", "/big.png")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif path in self.sizes:
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(self.sizes[path]))
-            self.end_headers()
-        elif path == "/unsized.png":
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.close_connection = True
-        else:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def media_server():
-    MediaHandler.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), MediaHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_a_media_file_over_the_limit_is_a_problem_naming_url_size_and_limit(media_server, settings):
