@@ -17,6 +17,8 @@
       document.getElementById("import-progress").style.width = data.progress + "%";
       panel.querySelector(".import-bar").setAttribute("aria-valuenow", data.progress);
       document.getElementById("import-status").textContent = data.status_display;
+      const stalled = document.getElementById("import-stalled");
+      if (stalled) stalled.hidden = !data.stalled;
       if (data.finished || (data.status !== startedAs && data.status !== "running")) {
         window.location.reload();
         return;
