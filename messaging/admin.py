@@ -9,6 +9,7 @@ from django.utils.html import format_html, format_html_join
 from . import services
 from .fields import UNDECRYPTABLE_MESSAGE, is_undecryptable
 from .models import ConsentEvent, Message, MessageEvent, Sender, Suppression
+from .phones import phone_e164
 from .providers import PROVIDERS, inbound_url, provider_for
 from .providers.base import ConfigurationError, ProviderError, url_for_console
 from .services import callback_url
@@ -300,6 +301,8 @@ class MessageEventAdmin(admin.ModelAdmin):
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
+    """The current consent state of each number, read-only: it changes through consent-ledger entries."""
+
     list_display = ("phone", "opted_out", "updated_at")
     list_filter = ("opted_out",)
     search_fields = ("phone",)
@@ -310,9 +313,25 @@ class SuppressionAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ConsentEventForm(forms.ModelForm):
+    class Meta:
+        model = ConsentEvent
+        fields = ("phone", "action", "detail")
+
+    def clean_phone(self):
+        try:
+            return phone_e164(self.cleaned_data.get("phone") or "")
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
 
 @admin.register(ConsentEvent)
 class ConsentEventAdmin(admin.ModelAdmin):
+    form = ConsentEventForm
     list_display = ("phone", "action", "method", "detail", "created_by", "created_at", "undoes")
     list_filter = ("action", "method")
     search_fields = ("phone", "detail")
@@ -322,14 +341,30 @@ class ConsentEventAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in ConsentEvent._meta.fields] if obj else []
 
+    def get_fields(self, request, obj=None):
+        return [f.name for f in ConsentEvent._meta.fields if f.name != "id"] if obj else ["phone", "action", "detail"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)  # append-only: entries are read-only
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the ledger keeps its history: an entry is undone by another entry, never deleted
+
     def save_model(self, request, obj, form, change):
         if change:
             return  # the ledger is append-only
-        services.consent_record(phone=obj.phone, action=obj.action, method=ConsentEvent.Method.STAFF,
-                                detail=obj.detail, user=request.user)
+        entry = services.consent_record(phone=obj.phone, action=obj.action, method=ConsentEvent.Method.STAFF,
+                                        detail=obj.detail, user=request.user)
+        obj.pk = entry.pk
 
     @admin.action(description="Undo (adds an entry of its own)")
     def undo(self, request, queryset):
+        done = 0
         for entry in queryset:
-            services.consent_undo(event=entry, user=request.user)
-        self.message_user(request, f"{queryset.count()} entries undone.")
+            try:
+                services.consent_undo(event=entry, user=request.user)
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            else:
+                done += 1
+        self.message_user(request, f"{done} entries undone.")

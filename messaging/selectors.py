@@ -5,11 +5,17 @@ from __future__ import annotations
 from django.db.models import Sum
 
 from .models import CampaignCounter, Message, Suppression
+from .phones import phone_e164
 
 
 def is_opted_out(phone: str) -> bool:
-    """Whether one E.164 number has opted out (the consent ledger's current state)."""
-    return Suppression.objects.filter(phone=str(phone), opted_out=True).exists()
+    """Whether one number has opted out (the consent ledger's current state). Any way of writing the number
+    that phonenumbers reads is accepted; something that is not a phone number has not opted out."""
+    try:
+        phone = phone_e164(phone)
+    except ValueError:
+        return False
+    return Suppression.objects.filter(phone=phone, opted_out=True).exists()
 
 
 def campaign_counts(*, campaign_id: int) -> dict[str, int]:

@@ -12,6 +12,7 @@ from ..models import (
     Message,
     Suppression,
 )
+from ..phones import phone_e164
 
 logger = logging.getLogger("messaging")
 S = Message.Status
@@ -42,7 +43,9 @@ def _consent_state_set(*, phones: list[str], opted_out: bool) -> None:
 def consent_record(
     *, phone: str, action: str, method: str, detail: str = "", user=None, undoes: ConsentEvent | None = None
 ) -> ConsentEvent:
-    """Append to the consent ledger and update the number's current state (Suppression and contact)."""
+    """Append to the consent ledger and update the number's current state (Suppression and contact).
+    ``phone`` is normalized to E.164; ValueError if it is not a phone number."""
+    phone = phone_e164(phone)
     with transaction.atomic():
         entry = ConsentEvent.objects.create(
             phone=phone, action=action, method=method, detail=detail[:200], created_by=user, undoes=undoes
@@ -78,17 +81,22 @@ def consent_import(
 
 
 def consent_undo(*, event: ConsentEvent, user=None) -> ConsentEvent:
-    """Undo a ledger entry with an entry of its own (the history is never edited)."""
-    opposite = (
-        ConsentEvent.Action.OPT_IN if event.action == ConsentEvent.Action.OPT_OUT else ConsentEvent.Action.OPT_OUT
-    )
-    return consent_record(
-        phone=event.phone,
-        action=opposite,
-        method=ConsentEvent.Method.STAFF,
-        detail=f"undo of entry #{event.pk}",
-        user=user,
-        undoes=event,
-    )
-
-
+    """Undo a ledger entry with an entry of its own (the history is never edited). An entry is undone at
+    most once; ValueError if it already was."""
+    with transaction.atomic():
+        # Lock the entry so two staff members undoing it at once do not both succeed.
+        event = ConsentEvent.objects.select_for_update().get(pk=event.pk)
+        earlier = ConsentEvent.objects.filter(undoes=event).first()
+        if earlier is not None:
+            raise ValueError(f"Entry #{event.pk} was already undone by entry #{earlier.pk}.")
+        opposite = (
+            ConsentEvent.Action.OPT_IN if event.action == ConsentEvent.Action.OPT_OUT else ConsentEvent.Action.OPT_OUT
+        )
+        return consent_record(
+            phone=event.phone,
+            action=opposite,
+            method=ConsentEvent.Method.STAFF,
+            detail=f"undo of entry #{event.pk}",
+            user=user,
+            undoes=event,
+        )

@@ -55,3 +55,42 @@ def test_bulk_import_records_only_changes():
     back_in = consent_import(phones=["+14155550101"], action=A.OPT_IN, method=M.STAFF)
     assert back_in == {"changed": 1, "unchanged": 0}
     assert not Contact.objects.get(phone="+14155550101").opted_out and not is_opted_out("+14155550101")
+
+
+def test_an_entry_is_undone_once_only(admin_user):
+    first = consent_record(phone="+14155550100", action=A.OPT_OUT, method=M.KEYWORD)
+    consent_undo(event=first, user=admin_user)
+    with pytest.raises(ValueError, match="already undone"):
+        consent_undo(event=first, user=admin_user)
+    assert ConsentEvent.objects.count() == 2 and not is_opted_out("+14155550100")
+
+
+def test_numbers_are_read_however_they_are_written():
+    consent_record(phone="(415) 555-0100", action=A.OPT_OUT, method=M.STAFF)
+    assert ConsentEvent.objects.get().phone == "+14155550100"
+    assert is_opted_out("+1 415 555 0100") and is_opted_out("4155550100") and is_opted_out("+14155550100")
+    assert not is_opted_out("not a number")
+    with pytest.raises(ValueError, match="not a"):
+        consent_record(phone="12", action=A.OPT_OUT, method=M.STAFF)
+
+
+def test_the_ledger_cannot_be_edited_or_deleted_in_the_admin(admin_client):
+    entry = consent_record(phone="+14155550100", action=A.OPT_OUT, method=M.KEYWORD, detail="replied STOP")
+    assert admin_client.post(f"/admin/messaging/consentevent/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    response = admin_client.post("/admin/messaging/consentevent/", {
+        "action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"})
+    assert ConsentEvent.objects.filter(pk=entry.pk).exists()
+    suppression = Suppression.objects.get(phone="+14155550100")
+    assert admin_client.post(f"/admin/messaging/suppression/{suppression.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert response.status_code in (200, 302)
+
+
+def test_staff_add_an_entry_in_the_admin_with_the_number_as_they_type_it(admin_client, admin_user):
+    response = admin_client.post("/admin/messaging/consentevent/add/",
+                                 {"phone": "415 555 0100", "action": "opt_out", "detail": "asked at the counter"})
+    assert response.status_code == 302
+    entry = ConsentEvent.objects.get()
+    assert (entry.phone, entry.method, entry.created_by) == ("+14155550100", "staff", admin_user)
+    assert is_opted_out("+14155550100")
+    response = admin_client.post("/admin/messaging/consentevent/add/", {"phone": "hello", "action": "opt_out"})
+    assert response.status_code == 200 and "is not a phone number" in response.content.decode()
