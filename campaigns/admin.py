@@ -23,7 +23,7 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = ("name", "sender", "backup_sender", "body", "media_urls", "lists", "scheduled_at")
+        fields = ("name", "sender", "more_senders", "backup_sender", "body", "media_urls", "lists", "scheduled_at")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -51,8 +51,11 @@ class CampaignForm(forms.ModelForm):
 
             sample = Contact(first_name="Alexandra", last_name="Montgomery-Smith", custom_fields={})
             body = render(cleaned.get("body") or "", contact_context(sample))
-            for problem in provider_for(sender).check_limits(body, cleaned.get("media_urls") or []):
-                self.add_error("body" if "media" not in problem else "media_urls", problem)
+            senders = [sender, *[s for s in (cleaned.get("more_senders") or []) if s.pk != sender.pk]]
+            for each in senders:
+                prefix = f"{each.name}: " if len(senders) > 1 else ""
+                for problem in provider_for(each).check_limits(body, cleaned.get("media_urls") or []):
+                    self.add_error("body" if "media" not in problem else "media_urls", prefix + problem)
         return cleaned
 
     def clean_scheduled_at(self):
@@ -79,13 +82,13 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ("status", "sender")
     search_fields = ("name", "body")
     list_select_related = ("sender", "created_by")
-    filter_horizontal = ("lists",)
+    filter_horizontal = ("lists", "more_senders")
     change_form_template = "admin/campaigns/campaign/change_form.html"
     actions = ["launch_selected"]
 
     def get_readonly_fields(self, request, obj=None):
         if obj and obj.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
-            return ("name", "sender", "backup_sender", "body", "media_urls", "lists", "scheduled_at")
+            return ("name", "sender", "more_senders", "backup_sender", "body", "media_urls", "lists", "scheduled_at")
         return ()
 
     def save_model(self, request, obj, form, change):

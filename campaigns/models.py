@@ -79,6 +79,14 @@ class Campaign(models.Model):
         blank=True,
         help_text="Used when the main sender's provider fails or is down.",
     )
+    more_senders = models.ManyToManyField(
+        "messaging.Sender",
+        blank=True,
+        related_name="split_campaigns",
+        verbose_name="more senders",
+        help_text="Recipients are split evenly between the sender and these; each recipient gets one message, "
+        "from one of them.",
+    )
     body = models.TextField(
         "message template",
         blank=True,

@@ -45,31 +45,45 @@ def campaign_problems(*, campaign: Campaign, check_media: bool = False) -> list[
 
 def campaign_checks(*, campaign: Campaign, check_media: bool = False) -> tuple[list[str], list[str]]:
     """(problems, warnings): problems block sending; warnings (a media URL whose size could not be checked)
-    are shown to staff and do not."""
+    are shown to staff and do not. Every sender the campaign splits its recipients across is checked."""
     problems: list[str] = []
     warnings: list[str] = []
     if not campaign.sender_id:
         problems.append("Choose a sender.")
         return problems, warnings
-    if not campaign.sender.is_active:
-        problems.append(f"The sender {campaign.sender.name} is not active.")
+    senders = campaign_senders(campaign=campaign)
+    for sender in senders:
+        if not sender.is_active:
+            problems.append(f"The sender {sender.name} is not active.")
     if not campaign.body and not campaign.media_urls:
         problems.append("The message has neither text nor media.")
     error = template_errors(campaign.body or "")
-    provider = provider_for(campaign.sender)
     if error:
         problems.append(f"The message template has an error: {error}")
-    else:
-        sample = Contact(first_name="Alexandra", last_name="Montgomery-Smith", custom_fields={})
-        rendered = render(campaign.body or "", contact_context(sample))
-        problems.extend(provider.check_limits(rendered, campaign.media_urls or []))
-    if check_media and campaign.media_urls:
-        media_problems, media_warnings = provider.check_media(list(campaign.media_urls))
-        problems.extend(media_problems)
-        warnings.extend(media_warnings)
+    sample = Contact(first_name="Alexandra", last_name="Montgomery-Smith", custom_fields={})
+    rendered = "" if error else render(campaign.body or "", contact_context(sample))
+    media_checked: set[str] = set()
+    for sender in senders:
+        provider = provider_for(sender)
+        prefix = f"{sender.name}: " if len(senders) > 1 else ""
+        if not error:
+            problems.extend(prefix + p for p in provider.check_limits(rendered, campaign.media_urls or []))
+        if check_media and campaign.media_urls and provider.code not in media_checked:
+            media_checked.add(provider.code)  # one HEAD per URL and provider: the limits are the provider's
+            media_problems, media_warnings = provider.check_media(list(campaign.media_urls))
+            problems.extend(prefix + p for p in media_problems)
+            warnings.extend(w for w in media_warnings if w not in warnings)
     if campaign.pk and not campaign.lists.exists():
         problems.append("Choose at least one audience list.")
     return problems, warnings
+
+
+def campaign_senders(*, campaign: Campaign) -> list[Sender]:
+    """The senders a campaign's recipients are split across: its sender first, then its more senders."""
+    senders = [campaign.sender]
+    if campaign.pk:
+        senders += [s for s in campaign.more_senders.order_by("id") if s.pk != campaign.sender_id]
+    return senders
 
 
 def _fan_out(*, campaign: Campaign, round_: int = 0) -> int:
@@ -83,11 +97,19 @@ def _fan_out(*, campaign: Campaign, round_: int = 0) -> int:
     lists_table = Campaign.lists.through._meta.db_table
     suppression_table = Suppression._meta.db_table
     now = timezone.now()
+    # Split across the campaign's senders by contact id: one sender per recipient, evenly, in the same
+    # statement. (Integers come from our own rows, never from input.)
+    sender_ids = [int(s.pk) for s in campaign_senders(campaign=campaign)]
+    if len(sender_ids) == 1:
+        sender_expr = str(sender_ids[0])
+    else:
+        cases = " ".join(f"WHEN {i} THEN {pk}" for i, pk in enumerate(sender_ids))
+        sender_expr = f"CASE MIN(c.id) % {len(sender_ids)} {cases} END"
     sql = f"""
         INSERT INTO {message_table} (sender_id, campaign_id, contact_id, round, "to", body, media_urls,
             direction, status, provider_message_id, provider_status, error_code, error_message, attempts,
             created_at, updated_at)
-        SELECT %s, %s, MIN(c.id), %s, c.phone, '', %s, 'outbound', 'queued', '', '', '', '', 0, %s, %s
+        SELECT {sender_expr}, %s, MIN(c.id), %s, c.phone, '', %s, 'outbound', 'queued', '', '', '', '', 0, %s, %s
         FROM {contact_table} c
         JOIN {membership_table} m ON m.contact_id = c.id
         WHERE m.contact_list_id IN (SELECT contactlist_id FROM {lists_table} WHERE campaign_id = %s)
@@ -98,7 +120,7 @@ def _fan_out(*, campaign: Campaign, round_: int = 0) -> int:
     """
     with connection.cursor() as cursor:
         stamp = connection.ops.adapt_datetimefield_value(now)  # stored exactly as the ORM stores it
-        cursor.execute(sql, [campaign.sender_id, campaign.pk, round_, "[]", stamp, stamp, campaign.pk])
+        cursor.execute(sql, [campaign.pk, round_, "[]", stamp, stamp, campaign.pk])
         return max(cursor.rowcount, 0)
 
 
@@ -217,41 +239,50 @@ def _batch_size(sender: Sender) -> int:
 
 
 def campaign_dispatch(*, campaign_id: int) -> dict:
-    """Enqueue send tasks for about DISPATCH_HORIZON_SECONDS of this campaign's sending, including messages
-    whose task was lost (enqueued long ago, never claimed) and retries that are due. Completes the
-    campaign when no message is pending."""
-    campaign = Campaign.objects.select_related("sender").filter(pk=campaign_id).first()
+    """Enqueue send tasks for about DISPATCH_HORIZON_SECONDS of this campaign's sending, per sender (each at
+    its own pace), including messages whose task was lost (enqueued long ago, never claimed) and retries that
+    are due. Completes the campaign when no message is pending."""
+    campaign = Campaign.objects.select_related("sender", "backup_sender").filter(pk=campaign_id).first()
     if campaign is None or campaign.status != C.SENDING:
         return {"enqueued": 0}
+    senders = campaign_senders(campaign=campaign)
+    if campaign.backup_sender_id and all(s.pk != campaign.backup_sender_id for s in senders):
+        senders.append(campaign.backup_sender)  # messages moved there by a failover
+    waiting = Message.objects.filter(campaign_id=campaign_id, status__in=(S.QUEUED, S.ERRORED))
+    enqueued = sum(_dispatch_for_sender(campaign_id=campaign_id, sender=sender) for sender in senders)
+    if not enqueued and not waiting.exists():
+        campaign_complete_if_done(campaign_id=campaign_id)
+    return {"enqueued": enqueued}
+
+
+def _dispatch_for_sender(*, campaign_id: int, sender: Sender) -> int:
+    from messaging.services import send_lease_seconds
+    from messaging.tasks import send_batch
+
     now = timezone.now()
     stale = now - timedelta(seconds=settings.DISPATCH_STALE_SECONDS)
-    from messaging.services import send_lease_seconds
-
     # Keep at most one send lease of work enqueued: every enqueued message can start inside its lease.
     horizon = min(DISPATCH_HORIZON_SECONDS, max(send_lease_seconds(), 1.0))
-    window = max(_batch_size(campaign.sender), int(campaign.sender.mps * horizon))
-    waiting = Message.objects.filter(campaign_id=campaign_id, status__in=(S.QUEUED, S.ERRORED))
+    size = _batch_size(sender)
+    window = max(size, int(sender.mps * horizon))
+    mine = Message.objects.filter(campaign_id=campaign_id, sender_id=sender.pk)
+    waiting = mine.filter(status__in=(S.QUEUED, S.ERRORED))
     # In flight: enqueued and not yet picked up, or claimed and being sent right now.
     in_flight = waiting.filter(dispatched_at__gte=stale)[:window].count()
     if in_flight < window:
-        in_flight += Message.objects.filter(campaign_id=campaign_id, status=S.SENDING)[: window - in_flight].count()
+        in_flight += mine.filter(status=S.SENDING)[: window - in_flight].count()
     need = window - in_flight
-    ids: list[int] = []
-    if need > 0:
-        due = waiting.filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)).filter(
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-        )
-        ids = list(due.order_by("id").values_list("id", flat=True)[:need])
+    if need <= 0:
+        return 0
+    due = waiting.filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    ids = list(due.order_by("id").values_list("id", flat=True)[:need])
     if ids:
         Message.objects.filter(pk__in=ids).update(dispatched_at=now)
-        size = _batch_size(campaign.sender)
-        from messaging.tasks import send_batch
-
         for start in range(0, len(ids), size):
             send_batch.delay(ids[start : start + size])
-    elif not waiting.exists():
-        campaign_complete_if_done(campaign_id=campaign_id)
-    return {"enqueued": len(ids)}
+    return len(ids)
 
 
 def campaign_complete_if_done(*, campaign_id: int) -> bool:
@@ -353,7 +384,7 @@ def campaign_resend_failed(*, campaign: Campaign) -> int:
             INSERT INTO {message_table} (sender_id, campaign_id, contact_id, round, "to", body, media_urls,
                 direction, status, provider_message_id, provider_status, error_code, error_message, attempts,
                 created_at, updated_at)
-            SELECT %s, %s, MIN(f.contact_id), %s, f."to", '', %s, 'outbound', 'queued', '', '', '', '', 0, %s, %s
+            SELECT MIN(f.sender_id), %s, MIN(f.contact_id), %s, f."to", '', %s, 'outbound', 'queued', '', '', '', '', 0, %s, %s
             FROM {message_table} f
             WHERE f.campaign_id = %s AND f.status IN ('failed', 'undelivered')
               AND NOT EXISTS (SELECT 1 FROM {message_table} o WHERE o.campaign_id = f.campaign_id
@@ -364,7 +395,7 @@ def campaign_resend_failed(*, campaign: Campaign) -> int:
         """
         with connection.cursor() as cursor:
             stamp = connection.ops.adapt_datetimefield_value(now)
-            cursor.execute(sql, [campaign.sender_id, campaign.pk, new_round, "[]", stamp, stamp, campaign.pk])
+            cursor.execute(sql, [campaign.pk, new_round, "[]", stamp, stamp, campaign.pk])
             created = max(cursor.rowcount, 0)
         if not created:
             return 0

@@ -283,3 +283,29 @@ def test_media_over_the_providers_limit_stops_the_launch_and_unreachable_media_o
     problems, warnings = campaign_checks(campaign=campaign, check_media=True)
     assert problems == [] and "could not be reached" in warnings[0]
     assert campaign_launch(campaign=campaign).recipients == 2
+
+
+def test_recipients_are_split_evenly_across_the_campaigns_senders(make_sender, make_audience, make_campaign):
+    first, second, third = make_sender("plivo"), make_sender("bandwidth"), make_sender("sendblue")
+    campaign = make_campaign(first, [make_audience(30)])
+    campaign.more_senders.set([second, third, first])  # the main sender listed again counts once
+    assert campaign_launch(campaign=campaign).recipients == 30
+    per_sender = {s.pk: Message.objects.filter(campaign=campaign, sender=s).count() for s in (first, second, third)}
+    assert per_sender == {first.pk: 10, second.pk: 10, third.pk: 10}
+
+    from campaigns.services import campaign_dispatch
+
+    # Each sender gets its own share of send tasks at its own pace.
+    assert campaign_dispatch(campaign_id=campaign.pk)["enqueued"] == 30
+    for sender in (first, second, third):
+        assert Message.objects.filter(campaign=campaign, sender=sender, dispatched_at__isnull=False).count() == 10
+
+
+def test_every_sender_of_a_split_campaign_is_checked(make_sender, make_audience, make_campaign):
+    campaign = make_campaign(make_sender("plivo", name="Plivo line"), [make_audience(2)],
+                             media_urls=["https://example.com/a.png"])
+    campaign.more_senders.set([make_sender("fonedynamics", name="FD line")])
+    problems, _ = campaign_checks(campaign=campaign)
+    assert any(p.startswith("FD line: ") and "media" in p.lower() for p in problems), problems
+    with pytest.raises(CampaignError, match="FD line"):
+        campaign_launch(campaign=campaign, check_media=False)
