@@ -1,8 +1,15 @@
-"""The database side of an import chunk: one multi-row statement per kind of write, on any backend."""
+"""The database side of an import chunk: one multi-row statement per kind of write, on any backend.
+
+On PostgreSQL, rows are inserted with COPY into a temporary staging table, then ``INSERT ... SELECT ...
+ON CONFLICT DO NOTHING``; lookups take the chunk's numbers as one array parameter. Both run on a plain
+psycopg cursor of Django's connection (so in the same transaction): passing thousands of values as array
+parameters through Django's client-side binding quoted every element in Python, half of the import's time.
+"""
 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 from django.db import connection
 from django.utils import timezone
@@ -14,6 +21,20 @@ from ..models import Contact, ListMembership
 UPDATABLE = ("first_name", "last_name", "email", "timezone")
 
 
+@contextmanager
+def _cursor():
+    """A cursor for statements with large parameters (see the module's docstring)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor  # errors come out as Django's (DataError, IntegrityError, ...), as from its own cursors
+
+
 def _existing(phones: list[str]) -> dict[str, tuple]:
     """Existing contacts by E.164: (id, first, last, email, timezone, custom_fields). Raw SQL so the
     phone index is used and no value is parsed again."""
@@ -21,7 +42,7 @@ def _existing(phones: list[str]) -> dict[str, tuple]:
     found: dict[str, tuple] = {}
     columns = f"SELECT id, phone, first_name, last_name, email, timezone, custom_fields FROM {table}"
     postgres = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         for start in range(0, len(phones), 5000 if postgres else 900):
             part = phones[start:start + (5000 if postgres else 900)]
             if postgres:
@@ -37,6 +58,11 @@ def _existing(phones: list[str]) -> dict[str, tuple]:
 
 def _suppressed(phones: list[str]) -> set[str]:
     found: set[str] = set()
+    if connection.vendor == "postgresql":
+        with _cursor() as cursor:
+            cursor.execute(f"SELECT phone FROM {Suppression._meta.db_table} WHERE opted_out AND phone = ANY(%s)",
+                           [phones])
+            return {phone for (phone,) in cursor.fetchall()}
     for start in range(0, len(phones), 900):
         found.update(
             Suppression.objects.filter(phone__in=phones[start:start + 900], opted_out=True).values_list(
@@ -47,21 +73,21 @@ def _suppressed(phones: list[str]) -> set[str]:
 
 
 def _insert_rows(table: str, columns: list[str], types: list[str], rows: list[tuple], conflict: str) -> None:
-    """Insert many rows, skipping conflicts. PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays)`` per
-    chunk (a handful of parameters, whatever the row count). Others: multi-row VALUES, in statements that
-    stay under the backend's limit on query parameters."""
+    """Insert many rows, skipping conflicts. PostgreSQL: COPY into a staging table, then one INSERT ...
+    SELECT. Others: multi-row VALUES, in statements that stay under the backend's limit on query parameters."""
     if not rows:
         return
     names = ", ".join(columns)
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         if connection.vendor == "postgresql":
-            arrays = ", ".join(f"%s::{'text' if t == 'jsonb' else t}[]" for t in types)
-            values = ", ".join(f"c{i}::jsonb" if t == "jsonb" else f"c{i}" for i, t in enumerate(types))
-            aliases = ", ".join(f"c{i}" for i in range(len(types)))
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT {values} FROM unnest({arrays}) AS u({aliases}) {conflict}",
-                [list(column) for column in zip(*rows, strict=False)],
-            )
+            stage = f"import_stage_{table}"
+            definition = ", ".join(f"{name} {kind}" for name, kind in zip(columns, types, strict=True))
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ({definition}) ON COMMIT DELETE ROWS")
+            cursor.execute(f"TRUNCATE {stage}")  # rows of an earlier piece of the same chunk
+            with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} {conflict}")
             return
         width = len(columns)
         size = max(1, min(1000, (connection.features.max_query_params or 10000) // width))
