@@ -134,6 +134,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = Path(env.str("BROKER_FOLDER", default=str(VAR_DIR / _default_broker)))
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT = "config.broker:Transport"  # kombu's filesystem transport, written atomically
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
