@@ -238,11 +238,13 @@ def _prepare(message: Message, *, save: bool = True) -> OutboundMessage:
     return _outbound(message)
 
 
-def _send_error(message: Message, exc: ProviderError) -> str:
+def _send_error(message: Message, exc: ProviderError, *, provider_up: bool = False) -> str:
+    """Record a failed call. ``provider_up``: other calls of the same batch succeeded, so this failure is
+    sporadic and does not count towards opening the sender's circuit."""
     sender_id = message.sender_id
     if isinstance(exc, TransientError) and exc.rate_limited:
         pacing.push_back(sender_id, exc.retry_after or 1.0)
-    elif isinstance(exc, (TransientError, AmbiguousError)):
+    elif isinstance(exc, (TransientError, AmbiguousError)) and not provider_up:
         _circuit_record(sender_id, ok=False)
     provider_side = isinstance(exc, PermanentError) and not exc.recipient_side and exc.code != "limits"
     exhausted = (
@@ -427,6 +429,9 @@ def _send_batch(sender: Sender, message_ids: list[int]) -> list[str]:
         position += len(chunk)
     answers = list(_send_pool().map(call, zip(starts, chunks, strict=False)))
     sent: list[tuple[Message, SendResult]] = []
+    provider_up = any(isinstance(result, SendResult) for results in answers for result in results)
+    if provider_up:
+        _circuit_record(sender.pk, ok=True)
     for chunk, results in zip(chunks, answers, strict=False):
         for (message, _), result in zip(chunk, results, strict=True):
             if isinstance(result, SendResult):
@@ -434,9 +439,8 @@ def _send_batch(sender: Sender, message_ids: list[int]) -> list[str]:
             elif isinstance(result, _NotNow):
                 words.append(_release(message, at=result.at))
             else:
-                words.append(_send_error(message, result))
+                words.append(_send_error(message, result, provider_up=provider_up))
     if sent:
-        _circuit_record(sender.pk, ok=True)
         _record_sent_many(sender, sent)
         words.extend(["sent"] * len(sent))
     return words

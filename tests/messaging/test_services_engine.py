@@ -283,6 +283,21 @@ def test_a_down_provider_opens_the_circuit_and_the_backup_takes_over(
     assert_counts_exact(campaign)
 
 
+def test_sporadic_server_errors_among_successes_leave_the_circuit_closed(
+    make_sender, make_audience, make_campaign, quiet_sandbox, settings
+):
+    settings.CIRCUIT_FAILURES = 3
+    quiet_sandbox.config(error_5xx=0.3, seed=11)
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=30)
+    from messaging.services import messages_send
+
+    outcome = messages_send(message_ids=[m.pk for m in messages])
+    assert outcome["errored"] > settings.CIRCUIT_FAILURES and outcome["sent"] > 0, outcome
+    pace = SenderPace.objects.filter(sender=campaign.sender).first()
+    assert pace is None or pace.open_until is None  # the provider answered: its errors are not an outage
+    assert_counts_exact(campaign)
+
+
 def test_refused_credentials_fail_over_to_the_backup(make_sender, make_audience, make_campaign, sandbox):
     bad = make_sender("plivo", credentials={"auth_id": "invalid", "auth_token": "invalid"})
     backup = make_sender("plivo")
