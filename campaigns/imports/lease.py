@@ -138,12 +138,14 @@ def lease_claim(job_id: int) -> Lease | None:
             old.unlink(missing_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     owner = _owner()
+    written = path.with_name(f"{path.name}.{owner['token']}")
+    written.write_text(json.dumps(owner))
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.link(written, path)  # created only if absent, and never seen half written
     except FileExistsError:
         return None  # another process claimed it between our two steps
-    with os.fdopen(fd, "w") as fh:
-        json.dump(owner, fh)
+    finally:
+        written.unlink(missing_ok=True)
     return Lease(job_id=job_id, token=owner["token"])
 
 

@@ -8,6 +8,7 @@ import phonenumbers
 from django.conf import settings
 
 from ..models import ImportJob
+from .lease import lease_state
 from .readers import ImportFileError, open_table
 
 PREVIEW_ROWS = 10
@@ -45,8 +46,6 @@ def import_preview(*, job: ImportJob, rows: int = PREVIEW_ROWS) -> Preview:
 def import_progress(*, job: ImportJob) -> dict:
     """What the admin's progress bar polls. ``stalled``: queued or running, and no live worker has it (it
     waits for the sweep, or the admin's resume button, to be put back on the queue)."""
-    from .lease import lease_state
-
     stalled = job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING) and lease_state(job.pk).stale
     return {
         "id": job.pk,
