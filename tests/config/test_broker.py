@@ -11,7 +11,8 @@ TRANSPORT = "config.broker:Transport"
 
 
 def _options(folder) -> dict:
-    return {"data_folder_in": str(folder), "data_folder_out": str(folder), "polling_interval": 0.001}
+    return {"data_folder_in": str(folder), "data_folder_out": str(folder), "control_folder": str(folder / "control"),
+            "polling_interval": 0.001}
 
 
 def _produce(folder, count: int, transport: str) -> None:
