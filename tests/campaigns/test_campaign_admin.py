@@ -64,3 +64,23 @@ def test_a_campaign_that_cannot_be_sent_is_saved_as_a_draft_and_says_why(admin_c
     campaign = Campaign.objects.get(name="Spring sale")
     assert campaign.status == "draft"
     assert "not scheduled: Choose at least one audience list." in response.content.decode()
+
+
+def test_the_campaign_page_points_staff_at_messages_waiting_for_their_decision(
+    admin_client, make_sender, make_audience, make_campaign
+):
+    from campaigns.services import campaign_launch
+    from messaging.models import Message
+    from messaging.services import messages_move
+
+    campaign = make_campaign(make_sender("cloudvno"), [make_audience(3)])
+    campaign_launch(campaign=campaign, check_media=False)
+    first = Message.objects.filter(campaign=campaign).order_by("id").first()
+    messages_move(Message.objects.filter(pk=first.pk), Message.Status.UNCONFIRMED, from_statuses=("queued",))
+
+    page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "1 message with an unknown outcome" in page
+    link = f"/admin/messaging/message/?campaign__exact={campaign.pk}&amp;status__exact=unconfirmed"
+    assert link in page
+    listing = admin_client.get(link.replace("&amp;", "&"))
+    assert listing.status_code == 200 and first.to in listing.content.decode()
