@@ -325,7 +325,8 @@ def import_job_run(*, job_id: int) -> dict:
             finish(status=J.COMPLETED, progress=100.0, **_counts(summary))
             result = summary.as_dict()
     lease.release()
-    _reports_prune(job_id, keep=report_file)
+    if report_file.exists():  # otherwise the job may still name an earlier attempt's report
+        _reports_prune(job_id, keep=report_file)
     return result
 
 
