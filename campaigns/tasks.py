@@ -20,3 +20,11 @@ def import_contacts(job_id: int) -> dict:
     from .imports.services import import_job_run
 
     return import_job_run(job_id=job_id)
+
+
+@shared_task(name="campaigns.tasks.import_sweep")
+def import_sweep() -> dict:
+    from .imports.services import import_jobs_sweep
+
+    return import_jobs_sweep()
+

@@ -158,6 +158,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "campaigns-tick": {"task": "campaigns.tasks.tick", "schedule": env.float("TICK_SECONDS", default=2.0)},
     "messaging-sweep": {"task": "messaging.tasks.sweep", "schedule": env.float("SWEEP_SECONDS", default=10.0)},
+    "imports-sweep": {"task": "campaigns.tasks.import_sweep", "schedule": env.float("IMPORT_SWEEP_SECONDS", default=60.0)},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -183,6 +184,7 @@ CIRCUIT_OPEN_SECONDS = env.int("CIRCUIT_OPEN_SECONDS", default=30)  # how long a
 # --- Contact imports -----------------------------------------------------------------------------
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=50 * 1024 * 1024)  # larger uploads are refused
 IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=5000)  # rows written per transaction
+IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=300)  # no heartbeat this long: the import resumes
 
 LOGGING = {
     "version": 1,
