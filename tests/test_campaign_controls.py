@@ -49,19 +49,29 @@ def _books(campaign, sandbox) -> dict:
     return ledger
 
 
-def test_pause_stops_sending_and_resume_sends_only_what_was_left(
-    workers, sandbox, make_sender, make_audience, make_campaign
-):
+def _under_way(workers, sandbox, make_sender, make_audience, make_campaign):
+    """A 60-recipient campaign at 10 messages/second, launched, with its first messages accepted."""
     sandbox.config(latency_ms=5, **ALWAYS_DELIVERED)
     campaign = make_campaign(make_sender("plivo", mps=10), [make_audience(60)])
     workers.start(concurrency=2, beat=True, extra_env=FAST_REPAIR)
     campaign_launch(campaign=campaign)
     wait_until(lambda: sandbox.ledger()["accepted"] >= 10, timeout=60, interval=0.05, message="sending under way")
+    return campaign
+
+
+def _in_flight_done(campaign) -> None:
+    wait_until(lambda: not Message.objects.filter(campaign=campaign, status="sending").exists(), timeout=15,
+               message="in-flight sends to finish")
+
+
+def test_pause_stops_sending_and_resume_sends_only_what_was_left(
+    workers, sandbox, make_sender, make_audience, make_campaign
+):
+    campaign = _under_way(workers, sandbox, make_sender, make_audience, make_campaign)
 
     campaign_pause(campaign=Campaign.objects.get(pk=campaign.pk))
     # Calls already started finish; none starts later than one gate refresh after the pause.
-    wait_until(lambda: not Message.objects.filter(campaign=campaign, status="sending").exists(), timeout=15,
-               message="in-flight sends to finish")
+    _in_flight_done(campaign)
     at_pause = sandbox.ledger()["accepted"]
     time.sleep(3)
     assert sandbox.ledger()["accepted"] == at_pause, "messages went out while the campaign was paused"
@@ -78,15 +88,10 @@ def test_pause_stops_sending_and_resume_sends_only_what_was_left(
 def test_cancel_stops_sending_and_cancels_every_waiting_message(
     workers, sandbox, make_sender, make_audience, make_campaign
 ):
-    sandbox.config(latency_ms=5, **ALWAYS_DELIVERED)
-    campaign = make_campaign(make_sender("plivo", mps=10), [make_audience(60)])
-    workers.start(concurrency=2, beat=True, extra_env=FAST_REPAIR)
-    campaign_launch(campaign=campaign)
-    wait_until(lambda: sandbox.ledger()["accepted"] >= 10, timeout=60, interval=0.05, message="sending under way")
+    campaign = _under_way(workers, sandbox, make_sender, make_audience, make_campaign)
 
     campaign_cancel(campaign=Campaign.objects.get(pk=campaign.pk))
-    wait_until(lambda: not Message.objects.filter(campaign=campaign, status="sending").exists(), timeout=15,
-               message="in-flight sends to finish")
+    _in_flight_done(campaign)
     wait_until(lambda: not Message.objects.filter(campaign=campaign).exclude(status__in=FINAL_STATUSES).exists(),
                timeout=30, message="every message final")
     accepted = sandbox.ledger()["accepted"]
