@@ -104,7 +104,7 @@ def _fan_out(*, campaign: Campaign, round_: int = 0) -> int:
         sender_expr = str(sender_ids[0])
     else:
         cases = " ".join(f"WHEN {i} THEN {pk}" for i, pk in enumerate(sender_ids))
-        sender_expr = f"CASE MIN(c.id) % {len(sender_ids)} {cases} END"
+        sender_expr = f"CASE MIN(c.id) %% {len(sender_ids)} {cases} END"  # %% is a literal % beside parameters
     sql = f"""
         INSERT INTO {message_table} (sender_id, campaign_id, contact_id, round, "to", body, media_urls,
             direction, status, provider_message_id, provider_status, error_code, error_message, attempts,

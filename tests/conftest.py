@@ -32,6 +32,22 @@ def _own_broker_folder():
                 os.remove(test_db + suffix)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_lingering_sessions(django_db_setup, django_db_blocker):
+    """At the end of the run, close what other processes (workers, the live server's threads) may still hold
+    open on the PostgreSQL test database, so that it can be dropped."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 class SandboxClient:
     """The emulator as a test sees it: its URL and its control endpoints."""
 
