@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from messaging import pacing
 from messaging.models import PENDING_STATUSES, Message, Sender, Suppression
 from messaging.personalize import contact_context, render, template_errors
 from messaging.providers import provider_for
@@ -230,12 +231,13 @@ def campaigns_launch_due() -> int:
                 )
 
 
-def _batch_size(sender: Sender) -> int:
+def _batch_size(sender: Sender, mps: float | None = None) -> int:
     """About half a send lease of sending per task (so every message's call starts well inside its lease),
     at least one message, at most SEND_BATCH_SIZE."""
     from messaging.services import send_lease_seconds
 
-    return max(1, min(settings.SEND_BATCH_SIZE, int(sender.mps * max(send_lease_seconds(), 1.0) / 2)))
+    mps = sender.mps if mps is None else mps
+    return max(1, min(settings.SEND_BATCH_SIZE, int(mps * max(send_lease_seconds(), 1.0) / 2)))
 
 
 def campaign_dispatch(*, campaign_id: int) -> dict:
@@ -263,8 +265,9 @@ def _dispatch_for_sender(*, campaign_id: int, sender: Sender) -> int:
     stale = now - timedelta(seconds=settings.DISPATCH_STALE_SECONDS)
     # Keep at most one send lease of work enqueued: every enqueued message can start inside its lease.
     horizon = min(DISPATCH_HORIZON_SECONDS, max(send_lease_seconds(), 1.0))
-    size = _batch_size(sender)
-    window = max(size, int(sender.mps * horizon))
+    mps = pacing.effective_mps(sender.pk, sender.mps)  # slower while the provider pushes back
+    size = _batch_size(sender, mps)
+    window = max(size, int(mps * horizon))
     mine = Message.objects.filter(campaign_id=campaign_id, sender_id=sender.pk)
     waiting = mine.filter(status__in=(S.QUEUED, S.ERRORED))
     # In flight: enqueued and not yet picked up, or claimed and being sent right now.

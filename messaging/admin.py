@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from . import services
+from . import pacing, services
 from .fields import UNDECRYPTABLE_MESSAGE, is_undecryptable
 from .models import ConsentEvent, Message, MessageEvent, Sender, Suppression
 from .phones import phone_e164
@@ -176,15 +176,25 @@ class SenderAdmin(admin.ModelAdmin):
     list_display = ("name", "provider", "address", "mps", "is_active", "credentials_summary", "created_at")
     list_filter = ("provider", "is_active")
     search_fields = ("name", "address")
-    readonly_fields = ("uuid", "webhook_urls", "provider_limits", "created_at", "updated_at")
+    readonly_fields = ("pace_in_use", "uuid", "webhook_urls", "provider_limits", "created_at", "updated_at")
     actions = ["check_credentials"]
     fieldsets = (
-        (None, {"fields": ("name", "provider", "address", "is_active", "mps")}),
+        (None, {"fields": ("name", "provider", "address", "is_active", "mps", "pace_in_use")}),
         ("Credentials", {"fields": ("credentials_input", "callback_password_input", "callback_password_clear")}),
         ("Advanced", {"fields": ("api_base_url", "options")}),
         ("For the provider's console", {"fields": ("uuid", "webhook_urls", "provider_limits")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
+
+    @admin.display(description="pace in use")
+    def pace_in_use(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        factor = pacing.rate_factor(obj.pk)
+        if factor >= 1.0:
+            return "As configured."
+        return (f"{_pace(obj.mps * factor)} ({factor:.0%} of the configured pace): lowered after the provider "
+                "answered 429; it comes back step by step as messages go through.")
 
     @admin.display(description="credentials")
     def credentials_summary(self, obj):

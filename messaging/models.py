@@ -224,5 +224,8 @@ class SenderPace(models.Model):
 
     sender = models.OneToOneField(Sender, on_delete=models.CASCADE, primary_key=True, related_name="pace")
     next_free = models.FloatField(default=0.0)
+    rate_factor = models.FloatField(
+        default=1.0, db_default=1.0, help_text="share of the configured pace in use: lowered when the provider answers 429"
+    )
     consecutive_failures = models.PositiveIntegerField(default=0)
     open_until = models.DateTimeField(null=True, blank=True)

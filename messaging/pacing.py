@@ -7,17 +7,26 @@ broker is Redis, and one conditional UPDATE in the database otherwise. A provide
 after reserving wastes its slot: pacing can undershoot, never overshoot. Slots are wall-clock times, so
 the machines running workers keep their clocks in step (NTP), as any fleet does.
 
+The pace in use adapts to the provider: a batch that met a 429 halves the sender's rate factor (down to
+MIN_FACTOR of the configured pace), and every batch sent without one gives back RECOVERY_STEP of it, up to
+the configured pace (additive increase, multiplicative decrease). A sender configured faster than its
+provider allows so settles near the provider's real limit instead of bursting into 429s again and again.
+The factor lives beside the slots (Redis or the database), shared by every worker.
+
 Written by hand because the needed primitive (a shared slot reservation) is a few lines in either
 store, and every rate-limit library found adds a dependency for one atomic step.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from django.conf import settings
 from django.db import connection, transaction
+
+logger = logging.getLogger("messaging.pacing")
 
 _RESERVE_LUA = """
 local now = tonumber(ARGV[1])
@@ -60,8 +69,13 @@ def _uses_redis() -> bool:
     return settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://"))
 
 
+def _namespace() -> str:
+    """Keys carry the database's name: deployments (and test runs) sharing one Redis never share a pace."""
+    return f"pace:{connection.settings_dict.get('NAME')}"
+
+
 def _key(sender_id: int) -> str:
-    return f"pace:sender:{sender_id}"
+    return f"{_namespace()}:sender:{sender_id}"
 
 
 def reserve(sender_id: int, mps: float, count: int = 1) -> float:
@@ -138,3 +152,76 @@ def push_back(sender_id: int, seconds: float) -> None:
         cursor.execute(
             f"UPDATE {table} SET next_free = %s WHERE sender_id = %s AND next_free < %s", [target, sender_id, target]
         )
+
+
+# ---- adaptive pace -------------------------------------------------------------------------------
+
+MIN_FACTOR = 1 / 64
+RECOVERY_STEP = 0.05
+
+
+def _factor_key(sender_id: int) -> str:
+    return f"{_namespace()}:factor:{sender_id}"
+
+
+def rate_factor(sender_id: int) -> float:
+    """The share of the configured pace in use now (1.0 unless the provider pushed back lately)."""
+    if _uses_redis():
+        value = _redis().get(_factor_key(sender_id))
+        return float(value) if value is not None else 1.0
+    from .models import SenderPace
+
+    value = SenderPace.objects.filter(sender_id=sender_id).values_list("rate_factor", flat=True).first()
+    return value if value is not None else 1.0
+
+
+def effective_mps(sender_id: int, mps: float) -> float:
+    """The pace to send at: the configured one, scaled by the rate factor."""
+    return max(mps * rate_factor(sender_id), 0.001)
+
+
+def _factor_set(sender_id: int, change) -> float:
+    if _uses_redis():
+        from redis.exceptions import WatchError
+
+        client = _redis()
+        with client.pipeline() as pipe:  # optimistic: retried if another worker changed it meanwhile
+            while True:
+                try:
+                    pipe.watch(_factor_key(sender_id))
+                    raw = pipe.get(_factor_key(sender_id))
+                    new = change(float(raw) if raw is not None else 1.0)
+                    pipe.multi()
+                    if new >= 1.0:
+                        pipe.delete(_factor_key(sender_id))
+                    else:
+                        pipe.set(_factor_key(sender_id), repr(new), ex=3600)
+                    pipe.execute()
+                    return new
+                except WatchError:  # another worker changed it meanwhile: read it again
+                    continue
+    from .models import SenderPace
+
+    with transaction.atomic():
+        SenderPace.objects.get_or_create(sender_id=sender_id)
+        pace = SenderPace.objects.select_for_update().get(sender_id=sender_id)
+        new = change(pace.rate_factor)
+        if new != pace.rate_factor:
+            SenderPace.objects.filter(sender_id=sender_id).update(rate_factor=new)
+        return new
+
+
+def slow_down(sender_id: int) -> float:
+    """The provider answered 429: halve the sender's pace (not below MIN_FACTOR). Returns the new factor."""
+    factor = _factor_set(sender_id, lambda factor: max(MIN_FACTOR, factor / 2))
+    logger.warning("sender %s: the provider asked to slow down; pace lowered to %.0f%% of the configured one",
+                   sender_id, factor * 100)
+    return factor
+
+
+def speed_up(sender_id: int) -> float:
+    """A batch went out without a 429: give back a step of the configured pace. Returns the new factor."""
+    if rate_factor(sender_id) >= 1.0:
+        return 1.0  # the usual case: one read, no write
+    return _factor_set(sender_id, lambda factor: min(1.0, factor + RECOVERY_STEP))
+

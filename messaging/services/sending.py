@@ -240,7 +240,7 @@ def message_send(*, message_id: int, pace: bool = True) -> str:
             return "deferred"
     sender = message.sender
     if pace:
-        pacing.wait_for_slot(sender.pk, sender.mps)
+        pacing.wait_for_slot(sender.pk, pacing.effective_mps(sender.pk, sender.mps))
     if not _claim(message_id, sender_id=sender.pk):
         return "skipped"
     message = Message.objects.select_related("sender", "campaign", "contact").get(pk=message_id)
@@ -248,8 +248,11 @@ def message_send(*, message_id: int, pace: bool = True) -> str:
         outbound = _prepare(message)
         result = provider_for(message.sender).send(outbound)
     except ProviderError as exc:
+        if isinstance(exc, TransientError) and exc.rate_limited:
+            pacing.slow_down(sender.pk)
         return _send_error(message, exc)
     _circuit_record(sender.pk, ok=True)
+    pacing.speed_up(sender.pk)
     send_recorded(message=message, result=result)
     return "sent"
 
@@ -417,8 +420,9 @@ def _send_batch(sender: Sender, message_ids: list[int]) -> list[str]:
     # Pace slots for exactly the messages we own, none past the lease (a bulk request goes at the slot of
     # its last message). Messages without a slot go back to the queue unsent: the sender can be slowed,
     # never sped past its limit.
-    interval = 1.0 / max(sender.mps, 0.001)
-    first_slot, granted = pacing.reserve_within(sender.pk, sender.mps, len(ready), not_after=deadline)
+    mps = pacing.effective_mps(sender.pk, sender.mps)  # the configured pace, lowered after provider 429s
+    interval = 1.0 / mps
+    first_slot, granted = pacing.reserve_within(sender.pk, mps, len(ready), not_after=deadline)
     if granted < len(ready):
         # Due again half a lease before the sender's schedule runs out, so the next claim can reserve the
         # slots that follow without a gap.
@@ -465,6 +469,10 @@ def _send_batch(sender: Sender, message_ids: list[int]) -> list[str]:
     provider_up = any(isinstance(result, SendResult) for results in answers for result in results)
     if provider_up:
         _circuit_record(sender.pk, ok=True)
+    if any(isinstance(r, TransientError) and r.rate_limited for results in answers for r in results):
+        pacing.slow_down(sender.pk)  # once per batch, however many of its calls met the 429
+    elif provider_up:
+        pacing.speed_up(sender.pk)
     for chunk, results in zip(chunks, answers, strict=False):
         for (message, _), result in zip(chunk, results, strict=True):
             if isinstance(result, SendResult):

@@ -183,3 +183,10 @@ def test_after_a_429_the_rest_of_the_batch_waits_instead_of_hammering(
     assert all(m.next_attempt_at > timezone.now() for m in waiting)  # due after the provider's hint
     assert all(m.attempts == 0 for m in waiting)  # being slowed down is not a failed attempt
     assert_counts_exact(campaign)
+    from messaging import pacing
+
+    assert pacing.rate_factor(campaign.sender_id) == 0.5  # the batch met a 429: the sender's pace is halved
+    sandbox.config(rate_429=0.0)
+    Message.objects.filter(campaign=campaign).update(next_attempt_at=None)
+    assert messages_send(message_ids=[m.pk for m in messages])["sent"] == 6
+    assert pacing.rate_factor(campaign.sender_id) == pytest.approx(0.5 + pacing.RECOVERY_STEP)

@@ -237,3 +237,14 @@ def test_sending_with_undecryptable_credentials_fails_naming_the_sender(make_sen
     assert message.status == "failed"
     assert "Main line" in message.error_message and "cannot be decrypted" in message.error_message
     assert "Tok-Secret-0042" not in message.error_message
+
+
+def test_the_sender_page_shows_the_pace_in_use_after_the_provider_pushed_back(admin_client, make_sender):
+    from messaging import pacing
+
+    sender = make_sender("plivo", mps=20.0)
+    page = admin_client.get(f"/admin/messaging/sender/{sender.pk}/change/").content.decode()
+    assert "As configured." in page
+    pacing.slow_down(sender.pk)
+    page = admin_client.get(f"/admin/messaging/sender/{sender.pk}/change/").content.decode()
+    assert "10 messages per second (50% of the configured pace)" in page
