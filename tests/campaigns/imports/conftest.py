@@ -72,3 +72,29 @@ def eager_celery(settings, django_capture_on_commit_callbacks):
 def staff_client(client, admin_user):
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture
+def cut_workbook(tmp_path):
+    """cut_workbook(header, rows) -> path of an XLSX file of 3000 numbered rows whose sheet data stops half way,
+    as a download cut short leaves it. ``rows(n)`` gives the cells of row n."""
+    import zipfile
+
+    import openpyxl
+
+    def make(header: list[str], rows) -> Path:
+        workbook = openpyxl.Workbook()
+        sheet = workbook.active
+        sheet.append(header)
+        for n in range(3000):
+            sheet.append(rows(n))
+        whole, cut = tmp_path / "whole.xlsx", tmp_path / "cut.xlsx"
+        workbook.save(whole)
+        with zipfile.ZipFile(whole) as source, zipfile.ZipFile(cut, "w", zipfile.ZIP_DEFLATED) as target:
+            for item in source.infolist():
+                data = source.read(item.filename)
+                target.writestr(item, data[: len(data) // 2] if item.filename == "xl/worksheets/sheet1.xml" else data)
+        return cut
+
+    return make
+
