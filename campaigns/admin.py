@@ -48,13 +48,19 @@ class CampaignForm(forms.ModelForm):
         if sender and not self.errors:
             from messaging.personalize import contact_context, render
             from messaging.providers import provider_for
+            from messaging.providers.base import ConfigurationError
 
             sample = Contact(first_name="Alexandra", last_name="Montgomery-Smith", custom_fields={})
             body = render(cleaned.get("body") or "", contact_context(sample))
             senders = [sender, *[s for s in (cleaned.get("more_senders") or []) if s.pk != sender.pk]]
             for each in senders:
                 prefix = f"{each.name}: " if len(senders) > 1 else ""
-                for problem in provider_for(each).check_limits(body, cleaned.get("media_urls") or []):
+                try:
+                    problems = provider_for(each).check_limits(body, cleaned.get("media_urls") or [])
+                except ConfigurationError as exc:
+                    self.add_error("sender" if each == sender else "more_senders", str(exc))
+                    continue
+                for problem in problems:
                     self.add_error("body" if "media" not in problem else "media_urls", prefix + problem)
         return cleaned
 

@@ -15,6 +15,7 @@ from messaging import pacing
 from messaging.models import PENDING_STATUSES, Message, Sender, Suppression
 from messaging.personalize import contact_context, render, template_errors
 from messaging.providers import provider_for
+from messaging.providers.base import ConfigurationError
 from messaging.selectors import campaign_counts
 from messaging.services import counters_add, messages_move
 
@@ -65,7 +66,11 @@ def campaign_checks(*, campaign: Campaign, check_media: bool = False) -> tuple[l
     rendered = "" if error else render(campaign.body or "", contact_context(sample))
     media_checked: set[str] = set()
     for sender in senders:
-        provider = provider_for(sender)
+        try:
+            provider = provider_for(sender)
+        except ConfigurationError as exc:  # e.g. its secrets cannot be decrypted: say so, check the rest
+            problems.append(str(exc))
+            continue
         prefix = f"{sender.name}: " if len(senders) > 1 else ""
         if not error:
             problems.extend(prefix + p for p in provider.check_limits(rendered, campaign.media_urls or []))
@@ -426,7 +431,10 @@ def campaign_test_send(*, campaign: Campaign, phone: str, user=None) -> Message:
         phone=e164, first_name=getattr(user, "first_name", "") or "", last_name=getattr(user, "last_name", "") or ""
     )
     body = render(campaign.body or "", contact_context(contact))
-    problems = provider_for(campaign.sender).check_limits(body, campaign.media_urls or [])
+    try:
+        problems = provider_for(campaign.sender).check_limits(body, campaign.media_urls or [])
+    except ConfigurationError as exc:
+        raise CampaignError(str(exc)) from None
     if problems:
         raise CampaignError(" ".join(problems))
     from messaging.services import message_create

@@ -598,7 +598,10 @@ def _record_sent_many(sender: Sender, sent: list[tuple[Message, SendResult]]) ->
 
 def message_create(*, sender: Sender, to: str, body: str, media_urls: list[str] | None = None, contact=None) -> Message:
     """Queue one message outside any campaign (test sends, single messages) and enqueue its send."""
-    problems = provider_for(sender).check_limits(body, media_urls or [])
+    try:
+        problems = provider_for(sender).check_limits(body, media_urls or [])
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
     if problems:
         raise ValueError(" ".join(problems))
     with transaction.atomic():

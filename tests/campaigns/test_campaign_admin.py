@@ -84,3 +84,25 @@ def test_the_campaign_page_points_staff_at_messages_waiting_for_their_decision(
     assert link in page
     listing = admin_client.get(link.replace("&amp;", "&"))
     assert listing.status_code == 200 and first.to in listing.content.decode()
+
+
+def test_a_sender_whose_secrets_cannot_be_read_is_a_reason_shown_never_a_server_error(
+    admin_client, make_sender, make_audience, make_campaign, settings
+):
+    """A wrong CREDENTIALS_KEY makes a sender unusable; every campaign screen says so and nothing answers 500."""
+    from campaigns.models import Campaign
+    from messaging.models import Message
+
+    campaign = make_campaign(make_sender("plivo", name="Main line"), [make_audience(2)])
+    settings.CREDENTIALS_KEYS = ["x3TyNa1m0iwh9s0dAg3CKNeqZhVrR1sbHEb4i0Z7mTs="]  # not the key they were saved with
+
+    page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/")
+    assert page.status_code == 200 and "cannot be decrypted" in page.content.decode()
+    for action, data in (("launch", {}), ("test_send", {"phone": "+12125550199"})):
+        response = admin_client.post(f"/admin/campaigns/campaign/{campaign.pk}/action/{action}/", data, follow=True)
+        assert response.status_code == 200 and "cannot be decrypted" in response.content.decode(), action
+    response = admin_client.post(f"/admin/campaigns/campaign/{campaign.pk}/change/",
+                                 form_data(campaign.sender, [make_audience(1, prefix="+1646555")], name="Renamed"))
+    assert response.status_code == 200 and "cannot be decrypted" in response.content.decode()
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"
+    assert not Message.objects.exists()
