@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import hmac
+import itertools
 import json
 import logging
 import os
@@ -382,25 +384,24 @@ class _CallWatch:
 
     def __init__(self, seconds: float):
         self.seconds = seconds
+        self.deadline = 0.0
         self.connection: HTTPConnection | None = None
         self.expired = False
         self._done = False
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def __enter__(self) -> _CallWatch:
         _in_flight.watch = self
-        self._timer.start()
+        self.deadline = time.monotonic() + self.seconds
+        _watchdog.watch(self)
         return self
 
     def __exit__(self, *exc_info) -> None:
         with self._lock:
-            self._done = True
-        self._timer.cancel()
+            self._done = True  # from here the watchdog leaves the (pooled, reusable) connection alone
         _in_flight.watch = None
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
             if self._done:
                 return
@@ -411,6 +412,43 @@ class _CallWatch:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+class _Watchdog:
+    """One thread per process that cuts the calls still running at their deadline. Written by hand because it
+    is a heap and a condition variable; a timer thread per call cost more CPU than the rest of a send's
+    bookkeeping. Calls that finish in time stay in the heap until their deadline and are then dropped."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a forked worker starts its own thread, clean lock
+
+    def _reset(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _CallWatch]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, call: _CallWatch) -> None:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="provider-call-watchdog", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, (call.deadline, next(self._order), call))
+            if self._heap[0][2] is call:
+                self._cond.notify()  # an earlier deadline than the one being waited for
+
+    def _run(self) -> None:
+        cond = self._cond
+        while True:
+            with cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    cond.wait(None if not self._heap else self._heap[0][0] - time.monotonic())
+                due = heapq.heappop(self._heap)[2]
+            due.expire()
+
+
+_watchdog = _Watchdog()
 
 
 class _WatchedConnectionMixin:

@@ -92,6 +92,35 @@ def test_a_call_never_outlasts_connect_plus_read_timeout(settings, headers_too):
     assert "1.5 s" in str(info.value)
 
 
+def test_the_deadline_holds_in_a_forked_worker_process(settings):
+    """Celery's prefork pool forks after the parent may have made calls: the child runs its own watchdog."""
+    import multiprocessing
+
+    settings.PROVIDER_TIMEOUT = 1.0
+    settings.PROVIDER_CONNECT_TIMEOUT = 0.5
+    server = DripServer(interval=0.2)
+    try:
+        with pytest.raises(AmbiguousError):  # the parent's watchdog is running before the fork
+            _adapter(PlivoProvider, server.url).send(outbound_message())
+
+        def child(answers):
+            started = time.monotonic()
+            try:
+                _adapter(PlivoProvider, server.url).send(outbound_message())
+                answers.put("answered")
+            except AmbiguousError:
+                answers.put(time.monotonic() - started)
+
+        answers = multiprocessing.get_context("fork").Queue()
+        process = multiprocessing.get_context("fork").Process(target=child, args=(answers,))
+        process.start()
+        elapsed = answers.get(timeout=20)
+        process.join(10)
+    finally:
+        server.close()
+    assert isinstance(elapsed, float) and elapsed < 1.5 + 0.7, elapsed
+
+
 def test_a_prompt_answer_is_not_cut(settings, make_sender, sandbox):
     settings.PROVIDER_TIMEOUT = 1.0
     settings.PROVIDER_CONNECT_TIMEOUT = 0.5
