@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -135,9 +135,3 @@ def message_resend(*, message_id: int) -> bool:
             from_statuses=(S.UNCONFIRMED,),
             fields={"next_attempt_at": timezone.now(), "dispatched_at": None, "error_message": "Resent by staff."},
         )
-
-
-def stale_since(seconds: int) -> datetime:
-    return timezone.now() - timedelta(seconds=seconds)
-
-

@@ -116,3 +116,20 @@ def test_callbacks_kept_for_an_unknown_id_are_applied_by_the_sweep(make_sender, 
     assert message.status == S.DELIVERED
     assert not MessageEvent.objects.filter(applied=False).exists()
     assert sandbox.ledger()["accepted"] == 1
+
+
+def test_an_unconfirmed_message_of_a_canceled_campaign_is_not_resent(make_sender, make_audience, make_campaign, sandbox):
+    from campaigns.services import campaign_cancel, campaign_launch
+
+    sandbox.config(ambiguous=1.0)
+    campaign = make_campaign(make_sender("cloudvno"), [make_audience(1)])
+    campaign_launch(campaign=campaign, check_media=False)
+    message = Message.objects.get(campaign=campaign)
+    assert message_send(message_id=message.pk) == "unconfirmed"
+    campaign_cancel(campaign=campaign)
+
+    assert message_resend(message_id=message.pk) is False  # staff asked; the campaign was stopped for good
+    message.refresh_from_db()
+    assert message.status == S.UNCONFIRMED
+    assert message_send(message_id=message.pk) == "skipped"
+    assert sandbox.ledger()["accepted"] == 1
