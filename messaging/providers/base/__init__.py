@@ -1,0 +1,114 @@
+"""Shared plumbing for provider adapters.
+
+A provider module only maps fields: it builds a request, reads the reply, parses a callback and verifies a
+signature. Everything else lives here once, one concern per module:
+
+  normalized.py     the normalized statuses and the frozen dataclasses the rest of the app sees
+  errors.py         transient, permanent and ambiguous errors, and the other errors of a provider call
+  parsing.py        helpers adapters share to read answers and callbacks (codes, timestamps, signing primitives)
+  http.py           the pooled HTTP session, the call deadline watchdog, and performing one call
+  provider.py       ``Provider``, the base class: attributes, hooks, and the send / lookup flows
+  media.py          media size checks before queueing (mixed into ``Provider``)
+  paging.py         ``find`` over a list endpoint read page by page (mixed into ``Provider``)
+  callback_auth.py  HTTP Basic credentials on callbacks, and ``BasicAuthCallbackProvider``
+
+Import from the package (``from messaging.providers.base import X``); the module layout is not an interface.
+The facts about each provider that the adapters rely on are in docs/providers.md.
+"""
+
+from .callback_auth import BasicAuthCallbackProvider, check_basic_auth, url_for_console, url_with_basic_auth
+from .errors import (
+    AmbiguousError,
+    ConfigurationError,
+    LookupInconclusiveError,
+    PermanentError,
+    ProviderError,
+    SignatureError,
+    TransientError,
+)
+from .http import http_session
+from .normalized import (
+    DELIVERED,
+    FAILED,
+    NORMALIZED_STATUSES,
+    QUEUED,
+    RECEIVED,
+    SENDING,
+    SENT,
+    UNDELIVERED,
+    UNKNOWN,
+    CallbackRequest,
+    HttpCall,
+    OutboundMessage,
+    SenderConfig,
+    SendResult,
+    StatusEvent,
+)
+from .parsing import (
+    NO_ERROR_CODES,
+    TOLL_FREE_PREFIXES,
+    b64,
+    callback_items,
+    clean_error_code,
+    constant_time_equal,
+    first_of,
+    form_pairs,
+    hmac_sha256,
+    in_window,
+    lookup_event_id,
+    our_message_id,
+    parse_datetime_utc,
+    parse_retry_after,
+    sender_type,
+    transient_for,
+    url_without_query,
+)
+from .provider import Provider
+
+__all__ = [
+    "AmbiguousError",
+    "BasicAuthCallbackProvider",
+    "CallbackRequest",
+    "ConfigurationError",
+    "DELIVERED",
+    "FAILED",
+    "HttpCall",
+    "LookupInconclusiveError",
+    "NORMALIZED_STATUSES",
+    "NO_ERROR_CODES",
+    "OutboundMessage",
+    "PermanentError",
+    "Provider",
+    "ProviderError",
+    "QUEUED",
+    "RECEIVED",
+    "SENDING",
+    "SENT",
+    "SendResult",
+    "SenderConfig",
+    "SignatureError",
+    "StatusEvent",
+    "TOLL_FREE_PREFIXES",
+    "TransientError",
+    "UNDELIVERED",
+    "UNKNOWN",
+    "b64",
+    "callback_items",
+    "check_basic_auth",
+    "clean_error_code",
+    "constant_time_equal",
+    "first_of",
+    "form_pairs",
+    "hmac_sha256",
+    "http_session",
+    "in_window",
+    "lookup_event_id",
+    "our_message_id",
+    "parse_datetime_utc",
+    "parse_retry_after",
+    "sender_type",
+    "transient_for",
+    "url_for_console",
+    "url_with_basic_auth",
+    "url_without_query",
+]
