@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from ..encoding import is_gsm7
 from .base import (
     DELIVERED,
     FAILED,
@@ -145,7 +146,7 @@ class PlivoProvider(Provider):
 
     def check_limits(self, body: str, media_urls) -> list[str]:
         problems = super().check_limits(body, media_urls)
-        if not _is_gsm7(body) and len(body) > self.max_body_chars_ucs2:
+        if not is_gsm7(body) and len(body) > self.max_body_chars_ucs2:
             problems.append(
                 f"Plivo accepts at most {self.max_body_chars_ucs2} characters when the text has characters "
                 f"outside GSM-7 (emoji, accents); this message has {len(body)}."
@@ -313,6 +314,8 @@ class PlivoProvider(Provider):
                 error_message=ERROR_TEXT.get(code, "") if code else "",
                 sequence=sequence,
                 recipient=("+" + _digits(str(params.get("To", "")))) if params.get("To") else "",
+                part=part,
+                parts=parts,
                 direction="inbound" if inbound else "outbound",
                 body=str(first_of(params, "Text", "Body")) if inbound else "",
                 raw=dict(params),
@@ -378,15 +381,6 @@ def _part_info(params: dict) -> tuple[int, int]:
 def _rank(status: str) -> int:
     return {QUEUED: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3}.get(status, 0)
 
-
-def _is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_CHARS for ch in text)
-
-
-GSM7_CHARS = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€\f"
-)
 
 # Plivo message error codes (CONTRACTS.md §2, "Message error codes").
 ERROR_TEXT = {

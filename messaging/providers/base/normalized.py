@@ -58,6 +58,10 @@ class StatusEvent:
     direction: str = "outbound"
     body: str = ""
     raw: dict | list = field(default_factory=dict)
+    # Which part of a message split into several this event reports, and of how many parts (Plivo `PartInfo`);
+    # 1 of 1 for providers that report whole messages.
+    part: int = 1
+    parts: int = 1
 
     def dedupe_key(self) -> str:
         """Same callback delivered twice -> same key. Provider event ids win; else a hash of the payload."""

@@ -232,6 +232,18 @@ def _part(sender, parent, part, parts, status, error_code="", sequence=3):
                 error_code=error_code, extra=fields)
 
 
+def test_a_part_callback_says_which_part_of_how_many(make_sender):
+    adapter = provider_for(make_sender("plivo"))
+    form = [("MessageUUID", "pm-x-part2"), ("ParentMessageUUID", "pm-x"), ("PartInfo", "2 of 3"),
+            ("Status", "delivered")]
+    [event] = adapter.parse_callback(_request({}, form=form))
+    assert (event.provider_message_id, event.part, event.parts) == ("pm-x", 2, 3)
+    [whole] = adapter.parse_callback(_request({}, form=[("MessageUUID", "pm-y"), ("Status", "delivered")]))
+    assert (whole.provider_message_id, whole.part, whole.parts) == ("pm-y", 1, 1)
+    [odd] = adapter.parse_callback(_request({}, form=[("MessageUUID", "pm-z"), ("PartInfo", "4 of 3")]))
+    assert (odd.part, odd.parts) == (1, 1)  # unreadable: taken as a whole message
+
+
 def test_a_multi_unit_message_is_delivered_only_when_every_part_is(make_sender, client):
     contract = TestPlivoContract()
     sender = make_sender("plivo")
@@ -373,6 +385,7 @@ def test_documented_limits():
     assert PlivoProvider.check_limits(adapter, "a" * 1600, []) == []
     assert PlivoProvider.check_limits(adapter, "a" * 1601, [])
     assert PlivoProvider.check_limits(adapter, "é" * 740 + "😀", [])  # non-GSM text: 737 max
+    assert PlivoProvider.check_limits(adapter, "€[]" * 500, []) == []  # the GSM-7 extension table is GSM-7
     assert PlivoProvider.check_limits(adapter, "hi", [f"https://x/{i}.png" for i in range(11)])
 
 
