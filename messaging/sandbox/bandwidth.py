@@ -6,7 +6,8 @@ POST /v1/users/{userId}/messages             one message (JSON object) -> 201, e
 GET  /v1/users/{userId}/messages/{id}        the message resource
 GET  /v1/users/{userId}/messages             list: from, to, fromDateTime, toDateTime (yyyy-MM-dd hh:mm:ss[.sss]),
                                              direction, state, deliveryState, sortOrder, size (25, max 1000),
-                                             page; JSON array, Link rel="next" when there is more
+                                             page; JSON array, Link rel="next" when there is more (never
+                                             under the `bandwidth_omit_next_link` option)
 Auth: HTTP Basic api_token:api_secret. Errors: {"category", "code", "message", "details": [{"name", "value"}]}.
 Rate limit (the 429 fault and the per-sender limit): 403 {"category": "limit", "code": "message-rate-limit"},
 with no Retry-After header (the documentation names none) unless the `undocumented_retry_after` option is on.
@@ -301,7 +302,7 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         rows.sort(key=lambda r: r["time"], reverse=q.get("sortOrder", "asc") == "desc")
         chunk = rows[page * size: (page + 1) * size]
         headers = {}
-        if (page + 1) * size < len(rows):
+        if (page + 1) * size < len(rows) and not sandbox.options.bandwidth_omit_next_link:
             query = urlencode({**q, "page": page + 1, "size": size})
             headers["Link"] = f'<{request.scheme}://{request.host}{request.path}?{query}>; rel="next"'
         return web.json_response([resource(r) for r in chunk], headers=headers)

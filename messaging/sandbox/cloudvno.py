@@ -2,7 +2,9 @@
 
 POST /v1/messages          send (JSON), Bearer API key; 201 with the documented message object
 GET  /v1/messages          list, newest first (`limit`, `to`, `from`): not documented, assumed (needs the
-                           messages:read scope the authentication page mentions); serves credential checks
+                           messages:read scope the authentication page mentions); serves credential checks.
+                           A key listed in the `cloudvno_send_only_keys` option has messages:write only: it
+                           sends, and the list answers 403 `insufficient_permissions`
 Errors: {"error": {"code", "message", "param", "doc_url"}} with the documented codes; 429 bodies add
 `retry_after` (seconds); every answer carries X-RateLimit-Limit / -Remaining / -Reset.
 
@@ -221,6 +223,8 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         key = api_key(request)
         if key is None:
             return _error(401, "unauthorized", "Invalid or missing API key.")
+        if key in sandbox.options.cloudvno_send_only_keys:
+            return _error(403, "insufficient_permissions", "This API key lacks the messages:read scope.")
         try:
             limit = min(100, max(1, int(request.query.get("limit", 20))))
         except ValueError:

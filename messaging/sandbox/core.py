@@ -7,11 +7,17 @@ Shared here: options (latency, outcome shares, faults), the ledger of accepted m
 limits, and the callback dispatcher (delays, retries, duplicates, reordering). Each provider module in this
 package adds its own routes and callback shapes through ``setup(app, sandbox)``.
 
+Besides faults and outcomes, some options make a provider answer in an odd but possible way, so that tests
+meet it over real HTTP: ``bandwidth_omit_next_link`` (a full list page without its next link),
+``fonedynamics_list_key`` (a list answer of another shape) and ``cloudvno_send_only_keys`` (API keys that may
+send but not read, whose credential check answers 403 ``insufficient_permissions``).
+
 Control endpoints (JSON):
   GET  /sandbox/ledger           counts: accepted, duplicates, rejected_5xx, rejected_429, ambiguous, callbacks
   GET  /sandbox/ledger?detail=1  the same plus every accepted message (provider, sender, to, reference, at)
   GET  /sandbox/config           the options in force
-  POST /sandbox/config           change options (any subset), e.g. {"error_5xx": 0.2}
+  POST /sandbox/config           change options (any subset), e.g. {"error_5xx": 0.2}; the options are the
+                                 fields of ``Options`` below, each described there
   POST /sandbox/reset            empty the ledger and message store; options back to the start-up ones
   POST /sandbox/inbound          {"provider", "url", "from", "to", "text", ...credentials}: post an inbound message
   POST /sandbox/messages/{provider}/{id}/status  {"status": ..., "error_code": ...}: force a status callback
@@ -78,6 +84,15 @@ class Options:
     # Dynamics, Sendblue, Bandwidth; CloudVNO documents `retry_after` in the body, not a header). Off: the
     # emulator answers as documented, and the adapters fall back on their own default wait.
     undocumented_retry_after: bool = False
+    # Odd answers a provider may give, to test how the adapters read them (off by default):
+    # Bandwidth list pages never carry a `Link: <...>; rel="next"` header, even when more messages remain.
+    bandwidth_omit_next_link: bool = False
+    # The key Fone Dynamics' list answer wraps its messages in (the shape is assumed); "" = a bare JSON array,
+    # any other name = a shape the adapter does not know.
+    fonedynamics_list_key: str = "Messages"
+    # CloudVNO API keys scoped `messages:write` only: they send, but reading (GET /v1/messages) answers 403
+    # `insufficient_permissions`.
+    cloudvno_send_only_keys: list = field(default_factory=list)
     # Every random choice that shapes an answer (faults, outcomes, error codes, callback duplication and
     # reordering) comes from Sandbox.rng, seeded with this: the same seed and the same requests give the same
     # answers. Identifiers and nonces stay unique (``secrets``), so a re-seeded run never reuses one.

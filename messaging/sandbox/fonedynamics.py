@@ -4,7 +4,9 @@ POST /v2/Properties/{PropertySid}/Messages   send (JSON), 200 {"Message": {...}}
                                              {"ResponseStatus": {"ErrorCode", "Message", "Errors"}}
 GET  /v2/Messages/{MessageSid}               one message, {"Message": {...}}
 GET  /v2/Properties/{PropertySid}/Messages   list: Date_From, Date_To (unix seconds), Results_Count,
-                                             Results_Skip -> {"Messages": [...]} (list shape assumed)
+                                             Results_Skip -> {"Messages": [...]} (list shape assumed; the
+                                             `fonedynamics_list_key` option names another key, or "" for a
+                                             bare array)
 Auth: HTTP Basic AccountSid:Token.
 Delivery receipts: when DeliveryReceipt is true (the default) and DeliveryReceiptWebhookUri is set, one webhook
 with the Message resource when the receipt arrives: POST JSON {"Message": {...}} or GET with the resource's fields
@@ -205,7 +207,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         if date_to is not None:
             rows = [r for r in rows if r["Created"] <= date_to]
         rows.sort(key=lambda r: r["Created"], reverse=True)
-        return web.json_response({"Messages": [resource(r) for r in rows[skip: skip + count]]})
+        page = [resource(r) for r in rows[skip: skip + count]]
+        key = sandbox.options.fonedynamics_list_key
+        return web.json_response({key: page} if key else page)
 
     async def reply(data: dict) -> dict:
         """A recipient answers a message sent from a leased number: posted to that message's WebhookUri."""

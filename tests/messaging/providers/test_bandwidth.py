@@ -233,9 +233,12 @@ def test_find_follows_next_links_and_is_inconclusive_past_them(make_sender, sand
         adapter.find(outbound_message(message_id=699), since)  # a third page exists but is not read
     # a full page without a link to the next proves nothing about the rest of the window
     monkeypatch.setattr(bandwidth, "FIND_MAX_PAGES", 10)
-    monkeypatch.setattr(bandwidth, "_next_link", lambda header: "")
+    sandbox.config(bandwidth_omit_next_link=True)
     with pytest.raises(LookupInconclusiveError):
         adapter.find(outbound_message(message_id=699), since)
+    # while a page that is not full is the end of the window, with or without a link
+    monkeypatch.setattr(bandwidth, "FIND_PAGE_SIZE", 6)
+    assert adapter.find(outbound_message(message_id=699), since) is None
 
 
 # ---- callbacks ----

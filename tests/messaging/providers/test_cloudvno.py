@@ -264,13 +264,18 @@ def test_unsubscribed_recipient_is_refused_recipient_side(make_sender, sandbox):
     assert sandbox.ledger()["accepted"] == 0
 
 
-def test_send_only_key_passes_the_credential_check_with_a_note():
-    class Answering(CloudvnoProvider):
-        def request(self, call, *, timeout=None):
-            return 403, {"error": {"code": "insufficient_permissions", "message": "needs messages:read"}}, {}
-
-    adapter = Answering(SenderConfig(address="+1", credentials={"api_key": "k", "webhook_secret": "s"}))
-    assert "messages:read" in adapter.check_credentials()
+def test_send_only_key_passes_the_credential_check_with_a_note(make_sender, sandbox):
+    sender = make_sender("cloudvno")
+    adapter = provider_for(sender)
+    assert "lacks" not in adapter.check_credentials()
+    sandbox.config(cloudvno_send_only_keys=[sender.credentials["api_key"]])  # messages:write only
+    answer = adapter.check_credentials()
+    assert "accepted the API key" in answer and "messages:read" in answer
+    assert adapter.send(TestCloudvnoContract().outbound(sender)).provider_message_id  # and it still sends
+    # any other refusal of the check call is still an error
+    other = make_sender("cloudvno", credentials={"api_key": "invalid", "webhook_secret": "test-webhook_secret-value"})
+    with pytest.raises(PermanentError):
+        provider_for(other).check_credentials()
 
 
 # ---- no status lookup: an ambiguous send is left for staff ----

@@ -264,6 +264,9 @@ def test_find_is_inconclusive_when_the_list_answer_is_unreadable(make_sender, sa
         adapter.find(outbound_message(message_id=999), since)
     monkeypatch.setattr(fonedynamics, "FIND_MAX_PAGES", 10)
     assert adapter.find(outbound_message(message_id=999), since) is None
-    monkeypatch.setattr(fonedynamics, "_list_items", lambda data: None)  # an answer of a shape we do not know
+    sandbox.config(fonedynamics_list_key="Data")  # an answer of a shape we do not know
     with pytest.raises(LookupInconclusiveError):
         adapter.find(outbound_message(message_id=999), since)
+    sandbox.config(fonedynamics_list_key="")  # a bare array is read
+    assert adapter.find(outbound_message(message_id=999), since) is None
+    assert adapter.find(outbound_message(message_id=701, to="+61488023501"), since).our_message_id == 701
