@@ -1,4 +1,5 @@
-"""Pacing: a sender's slots are handed out 1/mps apart, whoever asks, on whichever store the settings pick."""
+"""Pacing: a sender's slots are handed out 1/mps apart, whoever asks, on either store (the database's
+SenderPace rows, or Redis when the broker is Redis)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,35 @@ import threading
 import time
 
 import pytest
+import redis
 from django.db import connection
 
 from messaging import pacing
 from messaging.models import SenderPace
+from messaging.pacing import DatabaseStore, RedisStore
+
+
+def _is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://"))
+
+
+@pytest.fixture(params=[DatabaseStore, RedisStore], ids=["database", "redis"])
+def pace_store(request, settings):
+    """The test runs once on each store. The store follows CELERY_BROKER_URL: the database one under any other
+    broker; the Redis one at the configured Redis (skipped when the broker is not Redis or does not answer)."""
+    if request.param is RedisStore:
+        url = settings.CELERY_BROKER_URL
+        if not _is_redis(url):
+            pytest.skip("the Redis store is tested when the broker is Redis (CELERY_BROKER_URL=redis://...)")
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        except redis.exceptions.ConnectionError:
+            pytest.skip(f"no Redis answers at {url}")
+    elif _is_redis(settings.CELERY_BROKER_URL):
+        settings.CELERY_BROKER_URL = "filesystem://"
+    store = pacing.store()
+    assert isinstance(store, request.param)
+    return store
 
 
 def _reserve_from_threads(sender_id: int, mps: float, threads: int, each: int) -> list[float]:
@@ -38,7 +64,7 @@ def _reserve_from_threads(sender_id: int, mps: float, threads: int, each: int) -
 
 
 @pytest.mark.django_db(transaction=True)
-def test_slots_are_spaced_by_the_senders_rate_across_threads(make_sender, settings):
+def test_slots_are_spaced_by_the_senders_rate_across_threads(make_sender, pace_store):
     sender = make_sender("plivo", mps=10.0)
     before = time.time()
     slots = _reserve_from_threads(sender.pk, sender.mps, threads=4, each=5)
@@ -49,12 +75,12 @@ def test_slots_are_spaced_by_the_senders_rate_across_threads(make_sender, settin
     # 19 intervals: never less (the pace holds); hardly more (the threads asked back to back).
     assert 1.9 - 1e-3 <= slots[-1] - slots[0] < 2.4, [round(b - a, 3) for a, b in itertools.pairwise(slots)]
     assert before - 0.01 <= slots[0] <= time.time()
-    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    if isinstance(pace_store, DatabaseStore):
         assert SenderPace.objects.get(sender=sender).next_free == pytest.approx(slots[-1] + 0.1, abs=1e-6)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_senders_are_paced_independently(make_sender):
+def test_senders_are_paced_independently(make_sender, pace_store):
     a = make_sender("plivo", mps=1.0)
     b = make_sender("plivo", mps=1.0)
     first_a = pacing.reserve(a.pk, a.mps)
@@ -64,7 +90,7 @@ def test_senders_are_paced_independently(make_sender):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_push_back_delays_every_next_slot_and_never_pulls_it_closer(make_sender):
+def test_push_back_delays_every_next_slot_and_never_pulls_it_closer(make_sender, pace_store):
     sender = make_sender("plivo", mps=100.0)
     pacing.push_back(sender.pk, 2.0)
     slot = pacing.reserve(sender.pk, sender.mps)
@@ -74,7 +100,7 @@ def test_push_back_delays_every_next_slot_and_never_pulls_it_closer(make_sender)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_wait_for_slot_holds_a_sender_to_its_rate(make_sender):
+def test_wait_for_slot_holds_a_sender_to_its_rate(make_sender, pace_store):
     sender = make_sender("plivo", mps=20.0)
     started = time.monotonic()
     for _ in range(11):
@@ -85,7 +111,7 @@ def test_wait_for_slot_holds_a_sender_to_its_rate(make_sender):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_429_halves_the_pace_in_use_and_clean_batches_give_it_back(make_sender):
+def test_a_429_halves_the_pace_in_use_and_clean_batches_give_it_back(make_sender, pace_store):
     sender = make_sender("plivo", mps=40.0)
     assert pacing.effective_mps(sender.pk, sender.mps) == 40.0
     assert pacing.slow_down(sender.pk) == 0.5
@@ -101,7 +127,7 @@ def test_a_429_halves_the_pace_in_use_and_clean_batches_give_it_back(make_sender
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_slow_downs_all_count(make_sender):
+def test_concurrent_slow_downs_all_count(make_sender, pace_store):
     sender = make_sender("plivo", mps=64.0)
 
     def slow():
@@ -116,3 +142,37 @@ def test_concurrent_slow_downs_all_count(make_sender):
     for t in threads:
         t.join(10)
     assert pacing.rate_factor(sender.pk) == 1 / 16
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bounded_reservation_grants_only_the_slots_in_time_and_consumes_no_more(make_sender, pace_store):
+    sender = make_sender("plivo", mps=10.0)
+    bound = time.time() + 0.45
+    first, granted = pacing.reserve_within(sender.pk, sender.mps, 10, not_after=bound)
+    assert 1 <= granted < 10
+    assert first + (granted - 1) * 0.1 <= bound < first + granted * 0.1  # every slot granted is in time
+    assert pacing.next_free(sender.pk) == pytest.approx(first + granted * 0.1, abs=1e-6)
+    late, none = pacing.reserve_within(sender.pk, sender.mps, 3, not_after=time.time() - 1.0)
+    assert none == 0 and late == pytest.approx(first + granted * 0.1, abs=1e-6)
+    assert pacing.reserve(sender.pk, sender.mps) == pytest.approx(first + granted * 0.1, abs=1e-6)  # nothing taken
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rate_factor_change_from_a_stale_reading_is_refused(make_sender, pace_store):
+    sender = make_sender("plivo", mps=10.0)
+    assert pace_store.factor(sender.pk) == 1.0
+    assert pace_store.factor_swap(sender.pk, 1.0, 0.5)
+    assert not pace_store.factor_swap(sender.pk, 1.0, 0.25)  # read before the change above: nothing written
+    assert pace_store.factor(sender.pk) == 0.5
+    assert pace_store.factor_swap(sender.pk, 0.5, 1.0)
+    assert pacing.rate_factor(sender.pk) == 1.0
+
+
+def test_the_store_follows_the_broker_setting_and_is_made_once_per_url(settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/15"  # making a store does not connect
+    redis_store = pacing.store()
+    assert isinstance(redis_store, RedisStore) and pacing.store() is redis_store
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
+    assert isinstance(pacing.store(), DatabaseStore)
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/15"
+    assert pacing.store() is redis_store
