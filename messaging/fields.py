@@ -24,10 +24,17 @@ def _fernet() -> MultiFernet:
     if not keys:
         derived = base64.urlsafe_b64encode(hashlib.sha256(("credentials:" + settings.SECRET_KEY).encode()).digest())
         keys = [derived.decode()]
-    try:
-        return MultiFernet([Fernet(k.encode() if isinstance(k, str) else k) for k in keys])
-    except (ValueError, TypeError) as exc:
-        raise ImproperlyConfigured("CREDENTIALS_KEY must be Fernet keys (urlsafe base64 of 32 bytes)") from exc
+    fernets = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            fernets.append(Fernet(key.encode() if isinstance(key, str) else key))
+        except (ValueError, TypeError):
+            # Named by position, never shown (a key is a secret), and without cryptography's own traceback.
+            raise ImproperlyConfigured(
+                f"CREDENTIALS_KEY: key {position} of {len(keys)} is not a Fernet key (urlsafe base64 of 32 bytes; "
+                "generate one with Fernet.generate_key())"
+            ) from None
+    return MultiFernet(fernets)
 
 
 class Undecryptable:
