@@ -8,7 +8,8 @@ from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from messaging.models import Message
+from messaging.personalize import template_errors
+from messaging.selectors import MESSAGE_STATUSES, is_opted_out
 
 from . import exports, selectors, services
 from .imports.selectors import custom_field_keys
@@ -43,25 +44,17 @@ class CampaignForm(forms.ModelForm):
         return urls
 
     def clean(self):
+        """The campaign's own checks (``services.campaign_checks``) on what was entered, each shown beside the
+        field it is about. Media sizes are checked on the campaign page and at launch, not on every save."""
         cleaned = super().clean()
         sender = cleaned.get("sender")
         if sender and not self.errors:
-            from messaging.personalize import contact_context, render
-            from messaging.providers import provider_for
-            from messaging.providers.base import ConfigurationError
-
-            sample = Contact(first_name="Alexandra", last_name="Montgomery-Smith", custom_fields={})
-            body = render(cleaned.get("body") or "", contact_context(sample))
+            draft = Campaign(sender=sender, body=cleaned.get("body") or "", media_urls=cleaned.get("media_urls") or [])
             senders = [sender, *[s for s in (cleaned.get("more_senders") or []) if s.pk != sender.pk]]
-            for each in senders:
-                prefix = f"{each.name}: " if len(senders) > 1 else ""
-                try:
-                    problems = provider_for(each).check_limits(body, cleaned.get("media_urls") or [])
-                except ConfigurationError as exc:
-                    self.add_error("sender" if each == sender else "more_senders", str(exc))
-                    continue
-                for problem in problems:
-                    self.add_error("body" if "media" not in problem else "media_urls", prefix + problem)
+            problems, _warnings = services.campaign_checks(campaign=draft, senders=senders)
+            for problem in problems:
+                if problem.field in self.fields and problem.field != "lists":
+                    self.add_error(problem.field, str(problem))
         return cleaned
 
     def clean_scheduled_at(self):
@@ -71,8 +64,6 @@ class CampaignForm(forms.ModelForm):
         return at
 
     def clean_body(self):
-        from messaging.personalize import template_errors
-
         body = self.cleaned_data.get("body") or ""
         error = template_errors(body)
         if error:
@@ -143,7 +134,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 recipients=page.get_page(request.GET.get("page")),
                 recipient_status=status,
                 recipient_q=search,
-                message_statuses=[s for s in Message.Status.values if s != Message.Status.RECEIVED],
+                message_statuses=MESSAGE_STATUSES,
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -282,8 +273,6 @@ class ContactAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:  # a new contact starts with its number's consent state
-            from messaging.selectors import is_opted_out
-
             obj.opted_out = is_opted_out(str(obj.phone))
         super().save_model(request, obj, form, change)
 

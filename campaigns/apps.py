@@ -5,3 +5,12 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "Campaigns"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from messaging import audience
+
+        from . import selectors, services
+
+        # Messaging keeps numbers, not contacts: it asks us for template fields and tells us of consent changes.
+        audience.register(contact_fields=selectors.contact_template_fields,
+                          consent_changed=services.contacts_consent_mirror)

@@ -1,35 +1,45 @@
-"""Writes for campaigns: launch (fan-out), scheduling, dispatch, controls."""
+"""Writes for campaigns: checks, launch, scheduling, dispatch, controls, test sends, contacts and lists.
+
+Messages belong to messaging: a launch opens the campaign's dispatch and queues its recipients through
+messaging services, and pause, resume and cancel go through them too.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import transaction
 from django.utils import timezone
 
-from messaging import pacing
-from messaging.models import PENDING_STATUSES, Message, Sender, Suppression
-from messaging.personalize import contact_context, render, template_errors
-from messaging.providers import provider_for
-from messaging.providers.base import ConfigurationError
-from messaging.selectors import campaign_counts
-from messaging.services import counters_add, messages_move
+from messaging import selectors as messaging_selectors
+from messaging import services as messaging
+from messaging.personalize import message_context, render, template_errors
+from messaging.phones import phone_e164
 
+from . import selectors
 from .models import Campaign, Contact, ContactList, ListMembership, Tag
 
 logger = logging.getLogger("campaigns")
-S = Message.Status
 C = Campaign.Status
-
-DISPATCH_HORIZON_SECONDS = 30  # keep about this much sending enqueued per campaign
+SAMPLE_CONTACT = Contact(first_name="Alexandra", last_name="Montgomery-Smith", custom_fields={})
+SAMPLE_PHONE = "+12125550123"
 
 
 class CampaignError(Exception):
     """A campaign action that is not allowed now, with the reason in plain words."""
+
+
+class Problem(str):
+    """A reason a campaign cannot be sent, in plain words, with the form field it is about."""
+
+    field: str = ""
+
+    def __new__(cls, text: str, field: str = ""):
+        problem = super().__new__(cls, text)
+        problem.field = field
+        return problem
 
 
 @dataclass(frozen=True)
@@ -38,53 +48,7 @@ class LaunchResult:
     suppressed: int
 
 
-def campaign_problems(*, campaign: Campaign, check_media: bool = False) -> list[str]:
-    """Why this campaign cannot be sent, in plain words (empty when it can). With ``check_media``, each media
-    URL's size is also asked of its server (network calls: never inside a transaction)."""
-    problems, _warnings = campaign_checks(campaign=campaign, check_media=check_media)
-    return problems
-
-
-def campaign_checks(*, campaign: Campaign, check_media: bool = False) -> tuple[list[str], list[str]]:
-    """(problems, warnings): problems block sending; warnings (a media URL whose size could not be checked)
-    are shown to staff and do not. Every sender the campaign splits its recipients across is checked."""
-    problems: list[str] = []
-    warnings: list[str] = []
-    if not campaign.sender_id:
-        problems.append("Choose a sender.")
-        return problems, warnings
-    senders = campaign_senders(campaign=campaign)
-    for sender in senders:
-        if not sender.is_active:
-            problems.append(f"The sender {sender.name} is not active.")
-    if not campaign.body and not campaign.media_urls:
-        problems.append("The message has neither text nor media.")
-    error = template_errors(campaign.body or "")
-    if error:
-        problems.append(f"The message template has an error: {error}")
-    sample = Contact(first_name="Alexandra", last_name="Montgomery-Smith", custom_fields={})
-    rendered = "" if error else render(campaign.body or "", contact_context(sample))
-    media_checked: set[str] = set()
-    for sender in senders:
-        try:
-            provider = provider_for(sender)
-        except ConfigurationError as exc:  # e.g. its secrets cannot be decrypted: say so, check the rest
-            problems.append(str(exc))
-            continue
-        prefix = f"{sender.name}: " if len(senders) > 1 else ""
-        if not error:
-            problems.extend(prefix + p for p in provider.check_limits(rendered, campaign.media_urls or []))
-        if check_media and campaign.media_urls and provider.code not in media_checked:
-            media_checked.add(provider.code)  # one HEAD per URL and provider: the limits are the provider's
-            media_problems, media_warnings = provider.check_media(list(campaign.media_urls))
-            problems.extend(prefix + p for p in media_problems)
-            warnings.extend(w for w in media_warnings if w not in warnings)
-    if campaign.pk and not campaign.lists.exists():
-        problems.append("Choose at least one audience list.")
-    return problems, warnings
-
-
-def campaign_senders(*, campaign: Campaign) -> list[Sender]:
+def campaign_senders(*, campaign: Campaign) -> list:
     """The senders a campaign's recipients are split across: its sender first, then its more senders."""
     senders = [campaign.sender]
     if campaign.pk:
@@ -92,59 +56,54 @@ def campaign_senders(*, campaign: Campaign) -> list[Sender]:
     return senders
 
 
-def _fan_out(*, campaign: Campaign, round_: int = 0) -> int:
-    """One queued message per phone number across the campaign's lists, in one INSERT ... SELECT.
-
-    Opted-out contacts and suppressed numbers are skipped. Bodies are rendered at send time.
-    """
-    message_table = Message._meta.db_table
-    contact_table = Contact._meta.db_table
-    membership_table = ListMembership._meta.db_table
-    lists_table = Campaign.lists.through._meta.db_table
-    suppression_table = Suppression._meta.db_table
-    now = timezone.now()
-    # Split across the campaign's senders by contact id: one sender per recipient, evenly, in the same
-    # statement. (Integers come from our own rows, never from input.)
-    sender_ids = [int(s.pk) for s in campaign_senders(campaign=campaign)]
-    if len(sender_ids) == 1:
-        sender_expr = str(sender_ids[0])
+def campaign_checks(*, campaign: Campaign, senders: list | None = None, check_media: bool = False
+                    ) -> tuple[list[Problem], list[str]]:
+    """(problems, warnings): problems block sending; warnings (a media URL whose size could not be checked)
+    are shown to staff and do not. Every sender the campaign splits its recipients across is checked (give
+    ``senders`` for a campaign not saved yet). With ``check_media``, each media URL's size is asked of its
+    server (network calls: never inside a transaction)."""
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    if not campaign.sender_id:
+        return [Problem("Choose a sender.", "sender")], warnings
+    senders = senders if senders is not None else campaign_senders(campaign=campaign)
+    fields = ["sender"] + ["more_senders"] * (len(senders) - 1)
+    usable = []
+    for sender, field in zip(senders, fields, strict=True):
+        unusable = messaging_selectors.sender_problem(sender=sender)
+        if unusable:  # e.g. its secrets cannot be decrypted: say so, check the rest
+            problems.append(Problem(unusable, field))
+            continue
+        if not sender.is_active:
+            problems.append(Problem(f"The sender {sender.name} is not active.", field))
+        usable.append(sender)
+    media = list(campaign.media_urls or [])
+    if not campaign.body and not media:
+        problems.append(Problem("The message has neither text nor media.", "body"))
+    error = template_errors(campaign.body or "")
+    if error:
+        problems.append(Problem(f"The message template has an error: {error}", "body"))
     else:
-        cases = " ".join(f"WHEN {i} THEN {pk}" for i, pk in enumerate(sender_ids))
-        sender_expr = f"CASE MIN(c.id) %% {len(sender_ids)} {cases} END"  # %% is a literal % beside parameters
-    sql = f"""
-        INSERT INTO {message_table} (sender_id, campaign_id, contact_id, round, "to", body, media_urls,
-            direction, status, provider_message_id, provider_status, error_code, error_message, attempts,
-            created_at, updated_at)
-        SELECT {sender_expr}, %s, MIN(c.id), %s, c.phone, '', %s, 'outbound', 'queued', '', '', '', '', 0, %s, %s
-        FROM {contact_table} c
-        JOIN {membership_table} m ON m.contact_id = c.id
-        WHERE m.contact_list_id IN (SELECT contactlist_id FROM {lists_table} WHERE campaign_id = %s)
-          AND c.opted_out = FALSE
-          AND NOT EXISTS (SELECT 1 FROM {suppression_table} s WHERE s.phone = c.phone AND s.opted_out = TRUE)
-        GROUP BY c.phone
-        ON CONFLICT DO NOTHING
-    """
-    with connection.cursor() as cursor:
-        stamp = connection.ops.adapt_datetimefield_value(now)  # stored exactly as the ORM stores it
-        cursor.execute(sql, [campaign.pk, round_, "[]", stamp, stamp, campaign.pk])
-        return max(cursor.rowcount, 0)
+        context = message_context(selectors.contact_template_context(SAMPLE_CONTACT), phone=SAMPLE_PHONE)
+        sample = render(campaign.body or "", context)
+        for sender in usable:
+            prefix = f"{sender.name}: " if len(senders) > 1 else ""
+            for text in messaging_selectors.sender_content_problems(sender=sender, body=sample, media_urls=media):
+                if prefix + text not in problems:
+                    problems.append(Problem(prefix + text, "media_urls" if "media" in text else "body"))
+    if check_media and media:
+        found, warned = messaging_selectors.senders_media_problems(senders=usable, urls=media)
+        problems.extend(Problem(text, "media_urls") for text in found)
+        warnings.extend(warned)
+    if campaign.pk and not campaign.lists.exists():
+        problems.append(Problem("Choose at least one audience list.", "lists"))
+    return problems, warnings
 
 
-def _suppressed(*, campaign: Campaign) -> int:
-    contact_table = Contact._meta.db_table
-    membership_table = ListMembership._meta.db_table
-    lists_table = Campaign.lists.through._meta.db_table
-    suppression_table = Suppression._meta.db_table
-    sql = f"""
-        SELECT COUNT(DISTINCT c.phone) FROM {contact_table} c
-        JOIN {membership_table} m ON m.contact_id = c.id
-        WHERE m.contact_list_id IN (SELECT contactlist_id FROM {lists_table} WHERE campaign_id = %s)
-          AND (c.opted_out = TRUE
-               OR EXISTS (SELECT 1 FROM {suppression_table} s WHERE s.phone = c.phone AND s.opted_out = TRUE))
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [campaign.pk])
-        return cursor.fetchone()[0]
+def campaign_problems(*, campaign: Campaign, check_media: bool = False) -> list[Problem]:
+    """Why this campaign cannot be sent, in plain words (empty when it can)."""
+    problems, _warnings = campaign_checks(campaign=campaign, check_media=check_media)
+    return problems
 
 
 def campaign_launch(*, campaign: Campaign, user=None, check_media: bool = True) -> LaunchResult:
@@ -162,15 +121,18 @@ def campaign_launch(*, campaign: Campaign, user=None, check_media: bool = True) 
         )
         if not claimed:
             raise CampaignError(f"This campaign is {Campaign.objects.get(pk=campaign.pk).status}; it cannot be launched.")
-        recipients = _fan_out(campaign=campaign)
-        suppressed = _suppressed(campaign=campaign)
-        counters_add(campaign_id=campaign.pk, deltas={S.QUEUED: recipients})
-        Campaign.objects.filter(pk=campaign.pk).update(recipient_count=recipients, suppressed_count=suppressed)
+        sender_ids = [s.pk for s in campaign_senders(campaign=campaign)]
+        messaging.dispatch_open(campaign_id=campaign.pk, template=campaign.body, media_urls=campaign.media_urls,
+                                sender_ids=sender_ids, backup_sender_id=campaign.backup_sender_id)
+        queued = messaging.messages_queue(campaign_id=campaign.pk, recipients=selectors.campaign_audience(
+            campaign=campaign), sender_ids=sender_ids, media_urls=campaign.media_urls)
+        suppressed = selectors.campaign_opted_out_count(campaign=campaign) + queued.suppressed
+        Campaign.objects.filter(pk=campaign.pk).update(recipient_count=queued.queued, suppressed_count=suppressed)
         campaign.status, campaign.launched_at = C.SENDING, now
-        campaign.recipient_count, campaign.suppressed_count = recipients, suppressed
+        campaign.recipient_count, campaign.suppressed_count = queued.queued, suppressed
         transaction.on_commit(lambda: _enqueue_dispatch(campaign.pk))
-    logger.info("campaign %s launched: %s recipients, %s suppressed", campaign.pk, recipients, suppressed)
-    return LaunchResult(recipients=recipients, suppressed=suppressed)
+    logger.info("campaign %s launched: %s recipients, %s suppressed", campaign.pk, queued.queued, suppressed)
+    return LaunchResult(recipients=queued.queued, suppressed=suppressed)
 
 
 def _enqueue_dispatch(campaign_id: int) -> None:
@@ -236,78 +198,22 @@ def campaigns_launch_due() -> int:
                 )
 
 
-def _batch_size(sender: Sender, mps: float | None = None) -> int:
-    """About half a send lease of sending per task (so every message's call starts well inside its lease),
-    at least one message, at most SEND_BATCH_SIZE."""
-    from messaging.services import send_lease_seconds
-
-    mps = sender.mps if mps is None else mps
-    return max(1, min(settings.SEND_BATCH_SIZE, int(mps * max(send_lease_seconds(), 1.0) / 2)))
-
-
 def campaign_dispatch(*, campaign_id: int) -> dict:
-    """Enqueue send tasks for about DISPATCH_HORIZON_SECONDS of this campaign's sending, per sender (each at
-    its own pace), including messages whose task was lost (enqueued long ago, never claimed) and retries that
-    are due. Completes the campaign when no message is pending."""
-    campaign = Campaign.objects.select_related("sender", "backup_sender").filter(pk=campaign_id).first()
-    if campaign is None or campaign.status != C.SENDING:
+    """Keep a sending campaign's messages flowing (see ``messaging.services.dispatch_enqueue``), and complete
+    it once nothing is left to send or to wait for."""
+    if not Campaign.objects.filter(pk=campaign_id, status=C.SENDING).exists():
         return {"enqueued": 0}
-    senders = campaign_senders(campaign=campaign)
-    if campaign.backup_sender_id and all(s.pk != campaign.backup_sender_id for s in senders):
-        senders.append(campaign.backup_sender)  # messages moved there by a failover
-    waiting = Message.objects.filter(campaign_id=campaign_id, status__in=(S.QUEUED, S.ERRORED))
-    enqueued = sum(_dispatch_for_sender(campaign_id=campaign_id, sender=sender) for sender in senders)
-    if not enqueued and not waiting.exists():
+    enqueued = messaging.dispatch_enqueue(campaign_id=campaign_id)
+    if not enqueued:
         campaign_complete_if_done(campaign_id=campaign_id)
     return {"enqueued": enqueued}
 
 
-def _dispatch_for_sender(*, campaign_id: int, sender: Sender) -> int:
-    from messaging.services import send_lease_seconds
-    from messaging.tasks import send_batch
-
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.DISPATCH_STALE_SECONDS)
-    # Keep at most one send lease of work enqueued: every enqueued message can start inside its lease.
-    horizon = min(DISPATCH_HORIZON_SECONDS, max(send_lease_seconds(), 1.0))
-    mps = pacing.effective_mps(sender.pk, sender.mps)  # slower while the provider pushes back
-    size = _batch_size(sender, mps)
-    window = max(size, int(mps * horizon))
-    mine = Message.objects.filter(campaign_id=campaign_id, sender_id=sender.pk)
-    waiting = mine.filter(status__in=(S.QUEUED, S.ERRORED))
-    # In flight: enqueued and not yet picked up, or claimed and being sent right now.
-    in_flight = waiting.filter(dispatched_at__gte=stale)[:window].count()
-    if in_flight < window:
-        in_flight += mine.filter(status=S.SENDING)[: window - in_flight].count()
-    need = window - in_flight
-    if need <= 0:
-        return 0
-    due = waiting.filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    )
-    ids = list(due.order_by("id").values_list("id", flat=True)[:need])
-    if ids:
-        Message.objects.filter(pk__in=ids).update(dispatched_at=now)
-        for start in range(0, len(ids), size):
-            send_batch.delay(ids[start : start + size])
-    return len(ids)
-
-
 def campaign_complete_if_done(*, campaign_id: int) -> bool:
-    """Complete a sending campaign once every message is final.
-
-    ``sent`` is not final: the delivery receipt is still to come. A ``sent`` message counts as settled only
-    once FINAL_RECONCILE_AFTER_SECONDS have passed and the provider has been asked about it (some carriers
-    never return receipts); it can still move forward after the campaign has completed."""
-    counts = campaign_counts(campaign_id=campaign_id)
-    if any(counts.get(status, 0) for status in PENDING_STATUSES):
+    """Complete a sending campaign once messaging says it is settled (``messaging.selectors.campaign_settled``:
+    ``sent`` is not final, the delivery receipt is still to come)."""
+    if not messaging_selectors.campaign_settled(campaign_id=campaign_id):
         return False
-    messages = Message.objects.filter(campaign_id=campaign_id)
-    if messages.filter(status__in=PENDING_STATUSES).exists():
-        return False  # counters and rows disagree: trust the rows
-    receipt_due = timezone.now() - timedelta(seconds=settings.FINAL_RECONCILE_AFTER_SECONDS)
-    if messages.filter(status=S.SENT).filter(Q(sent_at__gte=receipt_due) | Q(checked_at__isnull=True)).exists():
-        return False  # delivery receipts are still expected
     now = timezone.now()
     return bool(
         Campaign.objects.filter(pk=campaign_id, status=C.SENDING).update(
@@ -321,20 +227,7 @@ def campaigns_dispatch_all() -> dict:
     enqueued = 0
     for campaign_id in Campaign.objects.filter(status=C.SENDING).values_list("id", flat=True):
         enqueued += campaign_dispatch(campaign_id=campaign_id)["enqueued"]
-    return {"launched": launched, "enqueued": enqueued, "canceled": campaigns_cancel_stragglers()}
-
-
-def campaigns_cancel_stragglers() -> int:
-    """Cancel messages of recently canceled campaigns that came back to the queue after the cancel: a
-    send under way at that moment that was given back unsent, retried after a transient error, or found
-    unsent by the reconciler. None of them may go out."""
-    since = timezone.now() - timedelta(days=1)
-    canceled = 0
-    for campaign_id in Campaign.objects.filter(status=C.CANCELED, updated_at__gte=since).values_list("id", flat=True):
-        canceled += messages_move(
-            Message.objects.filter(campaign_id=campaign_id), S.CANCELED, from_statuses=(S.QUEUED, S.ERRORED)
-        )
-    return canceled
+    return {"launched": launched, "enqueued": enqueued, "canceled": messaging.dispatches_cancel_stragglers()}
 
 
 # ---- controls ----------------------------------------------------------------------------------
@@ -342,9 +235,12 @@ def campaigns_cancel_stragglers() -> int:
 
 def campaign_pause(*, campaign: Campaign) -> None:
     """No new sends start; sends already under way finish."""
-    changed = Campaign.objects.filter(pk=campaign.pk, status=C.SENDING).update(status=C.PAUSED, updated_at=timezone.now())
-    if not changed:
-        raise CampaignError("Only a sending campaign can be paused.")
+    with transaction.atomic():
+        changed = Campaign.objects.filter(pk=campaign.pk, status=C.SENDING).update(
+            status=C.PAUSED, updated_at=timezone.now())
+        if not changed:
+            raise CampaignError("Only a sending campaign can be paused.")
+        messaging.dispatch_pause(campaign_id=campaign.pk)
     campaign.status = C.PAUSED
 
 
@@ -356,8 +252,7 @@ def campaign_resume(*, campaign: Campaign) -> None:
         )
         if not changed:
             raise CampaignError("Only a paused campaign can be resumed.")
-        # Tasks enqueued before the pause found nothing to claim; let dispatch enqueue the rest at once.
-        Message.objects.filter(campaign_id=campaign.pk, status__in=(S.QUEUED, S.ERRORED)).update(dispatched_at=None)
+        messaging.dispatch_resume(campaign_id=campaign.pk)
         transaction.on_commit(lambda: _enqueue_dispatch(campaign.pk))
     campaign.status = C.SENDING
 
@@ -370,9 +265,7 @@ def campaign_cancel(*, campaign: Campaign) -> int:
         ).update(status=C.CANCELED, updated_at=timezone.now())
         if not changed:
             raise CampaignError("This campaign has already finished.")
-        canceled = messages_move(
-            Message.objects.filter(campaign_id=campaign.pk), S.CANCELED, from_statuses=(S.QUEUED, S.ERRORED)
-        )
+        canceled = messaging.dispatch_cancel(campaign_id=campaign.pk)
     campaign.status = C.CANCELED
     return canceled
 
@@ -383,31 +276,10 @@ def campaign_resend_failed(*, campaign: Campaign) -> int:
     if campaign.status not in (C.COMPLETED, C.SENDING, C.PAUSED):
         raise CampaignError("Resend works on a campaign that has been launched.")
     with transaction.atomic():
-        last_round = Message.objects.filter(campaign_id=campaign.pk).order_by("-round").values_list("round", flat=True).first() or 0
-        new_round = last_round + 1
-        message_table = Message._meta.db_table
-        suppression_table = Suppression._meta.db_table
-        now = timezone.now()
-        sql = f"""
-            INSERT INTO {message_table} (sender_id, campaign_id, contact_id, round, "to", body, media_urls,
-                direction, status, provider_message_id, provider_status, error_code, error_message, attempts,
-                created_at, updated_at)
-            SELECT MIN(f.sender_id), %s, MIN(f.contact_id), %s, f."to", '', %s, 'outbound', 'queued', '', '', '', '', 0, %s, %s
-            FROM {message_table} f
-            WHERE f.campaign_id = %s AND f.status IN ('failed', 'undelivered')
-              AND NOT EXISTS (SELECT 1 FROM {message_table} o WHERE o.campaign_id = f.campaign_id
-                              AND o."to" = f."to" AND o.status NOT IN ('failed', 'undelivered', 'canceled'))
-              AND NOT EXISTS (SELECT 1 FROM {suppression_table} s WHERE s.phone = f."to" AND s.opted_out = TRUE)
-            GROUP BY f."to"
-            ON CONFLICT DO NOTHING
-        """
-        with connection.cursor() as cursor:
-            stamp = connection.ops.adapt_datetimefield_value(now)
-            cursor.execute(sql, [campaign.pk, new_round, "[]", stamp, stamp, campaign.pk])
-            created = max(cursor.rowcount, 0)
+        created = messaging.messages_requeue_failed(campaign_id=campaign.pk)
         if not created:
             return 0
-        counters_add(campaign_id=campaign.pk, deltas={S.QUEUED: created})
+        now = timezone.now()
         Campaign.objects.filter(pk=campaign.pk, status=C.COMPLETED).update(
             status=C.SENDING, completed_at=None, updated_at=now
         )
@@ -416,31 +288,21 @@ def campaign_resend_failed(*, campaign: Campaign) -> int:
     return created
 
 
-def campaign_test_send(*, campaign: Campaign, phone: str, user=None) -> Message:
+def campaign_test_send(*, campaign: Campaign, phone: str, user=None):
     """Send the campaign's message once to one number, outside the campaign's counts."""
-    import phonenumbers
-
     try:
-        parsed = phonenumbers.parse(phone, settings.PHONENUMBER_DEFAULT_REGION)
-    except phonenumbers.NumberParseException as exc:
-        raise CampaignError(f"{phone!r} is not a phone number: {exc}") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise CampaignError(f"{phone!r} is not a valid phone number.")
-    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        e164 = phone_e164(phone)
+    except ValueError as exc:
+        raise CampaignError(str(exc)) from None
     contact = Contact.objects.filter(phone=e164).first() or Contact(
         phone=e164, first_name=getattr(user, "first_name", "") or "", last_name=getattr(user, "last_name", "") or ""
     )
-    body = render(campaign.body or "", contact_context(contact))
+    body = render(campaign.body or "", message_context(selectors.contact_template_context(contact), phone=e164))
     try:
-        problems = provider_for(campaign.sender).check_limits(body, campaign.media_urls or [])
-    except ConfigurationError as exc:
+        return messaging.message_create(sender=campaign.sender, to=e164, body=body,
+                                        media_urls=list(campaign.media_urls or []), contact_id=contact.pk)
+    except ValueError as exc:
         raise CampaignError(str(exc)) from None
-    if problems:
-        raise CampaignError(" ".join(problems))
-    from messaging.services import message_create
-
-    return message_create(sender=campaign.sender, to=e164, body=body, media_urls=list(campaign.media_urls or []),
-                          contact=contact if contact.pk else None)
 
 
 # ---- contacts and lists (the small set the skeleton needs; imports live in campaigns.imports) ----
@@ -479,13 +341,22 @@ def contacts_consent_set(*, contact_ids: list[int], opted_out: bool, user, detai
     """Staff opt-out (or opt-in) of contacts: one consent-ledger entry each, by the staff member. Only
     contacts whose state changes get an entry. Returns how many changed."""
     from messaging.models import ConsentEvent
-    from messaging.services import consent_record
 
     action = ConsentEvent.Action.OPT_OUT if opted_out else ConsentEvent.Action.OPT_IN
     changed = 0
     phones = Contact.objects.filter(pk__in=contact_ids).exclude(opted_out=opted_out).values_list("phone", flat=True)
     for phone in phones:
-        consent_record(phone=str(phone), action=action, method=ConsentEvent.Method.STAFF,
-                       detail=detail or "set by staff in the contacts admin", user=user)
+        messaging.consent_record(phone=str(phone), action=action, method=ConsentEvent.Method.STAFF,
+                                 detail=detail or "set by staff in the contacts admin", user=user)
         changed += 1
     return changed
+
+
+def contacts_consent_mirror(phones: list[str], opted_out: bool) -> None:
+    """The consent ledger changed these numbers: their contacts show it (registered with messaging; runs in the
+    ledger's transaction)."""
+    now = timezone.now()
+    for start in range(0, len(phones), 500):
+        Contact.objects.filter(phone__in=phones[start:start + 500]).exclude(opted_out=opted_out).update(
+            opted_out=opted_out, updated_at=now
+        )

@@ -150,6 +150,8 @@ class MessageEvent(models.Model):
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
     applied = models.BooleanField(default=False, help_text="False while the message it belongs to is not known yet")
+    part = models.PositiveSmallIntegerField(default=1, help_text="the part of a split message this event reports")
+    parts = models.PositiveSmallIntegerField(default=1, help_text="how many parts the message was split into")
     payload = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -159,6 +161,33 @@ class MessageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_message_id} {self.status}"
+
+
+class Dispatch(models.Model):
+    """A campaign as the send path sees it: what to send (the template rendered for each contact at send time,
+    the media), from which senders, the backup sender, and whether sending is allowed right now.
+
+    The campaign's owner sets it through the dispatch services when it launches, pauses, resumes or cancels;
+    the send path reads only this row, never the campaign."""
+
+    class State(models.TextChoices):
+        SENDING = "sending"
+        PAUSED = "paused"
+        CANCELED = "canceled"
+
+    campaign = models.OneToOneField(
+        "campaigns.Campaign", on_delete=models.CASCADE, primary_key=True, related_name="dispatch"
+    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.SENDING)
+    template = models.TextField(blank=True)
+    media_urls = models.JSONField(blank=True, default=list)
+    sender_ids = models.JSONField(default=list, help_text="the senders recipients are split across, in order")
+    backup_sender = models.ForeignKey(Sender, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"dispatch of campaign {self.campaign_id} [{self.state}]"
 
 
 class CampaignCounter(models.Model):

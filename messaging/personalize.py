@@ -33,21 +33,7 @@ def render(text: str, context: dict) -> str:
     return _compile(text).render(Context(context, autoescape=False)).strip()
 
 
-def contact_context(contact, phone: str | None = None) -> dict:
-    """Template variables for one contact (a model instance or a dict of its fields): its custom fields, then
-    the standard ones (which win). ``phone`` saves re-reading the contact's number when it is known."""
-    if contact is None:
-        return {}
-    if isinstance(contact, dict):
-        get = contact.get
-    else:
-        def get(name, default=None):
-            return getattr(contact, name, default)
-    context = dict(get("custom_fields") or {})
-    context.update(
-        first_name=get("first_name") or "",
-        last_name=get("last_name") or "",
-        email=get("email") or "",
-        phone=phone if phone is not None else str(get("phone") or ""),
-    )
-    return context
+def message_context(fields: dict | None, *, phone: str) -> dict:
+    """The variables a message's template sees: its contact's fields (see ``messaging.audience``) and the
+    number it goes to as ``phone``."""
+    return {**(fields or {}), "phone": phone}

@@ -19,3 +19,13 @@ def phone_e164(value: str, region: str | None = None) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise ValueError(f"{text!r} is not a valid phone number.")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_as_received(value: str) -> str:
+    """A number a provider reports (a reply's sender): E.164 when phonenumbers reads it as valid, else
+    ``+`` and its digits, so that a number of a range the library does not know yet is still kept."""
+    try:
+        return phone_e164(value)
+    except ValueError:
+        text = str(value or "").strip()
+        return text if text.startswith("+") else "+" + "".join(ch for ch in text if ch.isdigit())

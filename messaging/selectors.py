@@ -1,11 +1,27 @@
-"""Reads for messaging."""
+"""Reads for messaging, and everything other apps may ask about it: consent, campaign delivery counts, a
+campaign's messages, and what a sender's provider allows."""
 
 from __future__ import annotations
 
-from django.db.models import Sum
+from datetime import timedelta
 
-from .models import CampaignCounter, Message, Suppression
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from .models import FINAL_STATUSES, PENDING_STATUSES, CampaignCounter, Message, Sender, Suppression
 from .phones import phone_e164
+from .providers import provider_for
+from .providers import sender_problem as provider_sender_problem
+from .providers.base import ConfigurationError
+
+S = Message.Status
+# The statuses a campaign message can have, in the order staff read them (``received`` is inbound only).
+MESSAGE_STATUSES = tuple(status for status in S.values if status != S.RECEIVED)
+
+
+# ---- consent ------------------------------------------------------------------------------------
 
 
 def is_opted_out(phone: str) -> bool:
@@ -18,26 +34,124 @@ def is_opted_out(phone: str) -> bool:
     return Suppression.objects.filter(phone=phone, opted_out=True).exists()
 
 
-def campaign_counts(*, campaign_id: int) -> dict[str, int]:
-    """Messages per status for one campaign, from the counters (constant time at any size)."""
-    rows = (
-        CampaignCounter.objects.filter(campaign_id=campaign_id)
-        .values("status")
-        .annotate(n=Sum("count"))
-        .order_by()
-    )
-    counts = {status: 0 for status in Message.Status.values if status != Message.Status.RECEIVED}
+def phones_opted_out(phones: list[str]) -> set[str]:
+    """Which of these E.164 numbers have opted out. On PostgreSQL the numbers travel as one array parameter
+    (binding thousands of values one by one costs more than the query)."""
+    if not phones:
+        return set()
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        connection.ensure_connection()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(f"SELECT phone FROM {Suppression._meta.db_table} WHERE opted_out AND phone = ANY(%s)",
+                           [phones])
+            return {phone for (phone,) in cursor.fetchall()}
+    found: set[str] = set()
+    for start in range(0, len(phones), 900):
+        found.update(Suppression.objects.filter(phone__in=phones[start:start + 900], opted_out=True)
+                     .values_list("phone", flat=True))
+    return found
+
+
+# ---- campaign delivery ----------------------------------------------------------------------------
+
+
+def _by_status(rows) -> dict[str, int]:
+    counts = dict.fromkeys(MESSAGE_STATUSES, 0)
     for row in rows:
         counts[row["status"]] = row["n"]
     return counts
+
+
+def campaign_counts(*, campaign_id: int) -> dict[str, int]:
+    """Messages per status for one campaign, from the counters (constant time at any size)."""
+    return _by_status(CampaignCounter.objects.filter(campaign_id=campaign_id).values("status")
+                      .annotate(n=Sum("count")).order_by())
 
 
 def campaign_counts_exact(*, campaign_id: int) -> dict[str, int]:
     """The same counts by COUNT(*), for checks and repairs."""
-    from django.db.models import Count
+    return _by_status(Message.objects.filter(campaign_id=campaign_id).values("status")
+                      .annotate(n=Count("id")).order_by())
 
-    rows = Message.objects.filter(campaign_id=campaign_id).values("status").annotate(n=Count("id")).order_by()
-    counts = {status: 0 for status in Message.Status.values if status != Message.Status.RECEIVED}
-    for row in rows:
-        counts[row["status"]] = row["n"]
-    return counts
+
+def campaign_delivery(*, campaign_id: int) -> dict:
+    """Where a campaign's messages stand: counts by status, how many are pending and final, how many were sent
+    and await their delivery receipt, and the share that is final."""
+    counts = campaign_counts(campaign_id=campaign_id)
+    total = sum(counts.values())
+    final = sum(counts.get(s, 0) for s in FINAL_STATUSES)
+    return {
+        "counts": counts,
+        "total": total,
+        "pending": sum(counts.get(s, 0) for s in PENDING_STATUSES),
+        "final": final,
+        "awaiting_receipt": counts.get(S.SENT, 0),
+        "done_percent": round(100 * final / total, 1) if total else 0.0,
+    }
+
+
+def campaign_settled(*, campaign_id: int) -> bool:
+    """Whether a campaign has nothing left to send or to wait for: no message is pending, and every ``sent``
+    one has either its delivery receipt or, FINAL_RECONCILE_AFTER_SECONDS after sending, been looked up at the
+    provider (some carriers never return receipts; such a message can still move forward later)."""
+    counts = campaign_counts(campaign_id=campaign_id)
+    if any(counts.get(status, 0) for status in PENDING_STATUSES):
+        return False
+    messages = Message.objects.filter(campaign_id=campaign_id)
+    if messages.filter(status__in=PENDING_STATUSES).exists():
+        return False  # counters and rows disagree: trust the rows
+    receipt_due = timezone.now() - timedelta(seconds=settings.FINAL_RECONCILE_AFTER_SECONDS)
+    return not messages.filter(status=S.SENT).filter(Q(sent_at__gte=receipt_due) | Q(checked_at__isnull=True)).exists()
+
+
+def campaign_messages(*, campaign_id: int, status: str | None = None, search: str = "") -> QuerySet[Message]:
+    """A campaign's messages in the order they were queued, optionally of one status or to numbers containing
+    ``search``."""
+    messages = Message.objects.filter(campaign_id=campaign_id).order_by("id")
+    if status:
+        messages = messages.filter(status=status)
+    if search:
+        messages = messages.filter(to__contains=search)
+    return messages
+
+
+# ---- what a sender's provider allows --------------------------------------------------------------
+
+
+def sender_problem(*, sender: Sender) -> str:
+    """Why this sender cannot be used as stored (its secrets cannot be decrypted, a secret kept in the wrong
+    place), in words that name it and never a secret; "" when it can."""
+    return provider_sender_problem(sender)
+
+
+def sender_content_problems(*, sender: Sender, body: str, media_urls: list[str]) -> list[str]:
+    """Why this sender's provider would refuse this text and media, in plain words (empty when it would not):
+    its documented limits, or a sender whose stored secrets cannot be used."""
+    try:
+        return provider_for(sender).check_limits(body, list(media_urls or []))
+    except ConfigurationError as exc:
+        return [str(exc)]
+
+
+def senders_media_problems(*, senders: list[Sender], urls: list[str]) -> tuple[list[str], list[str]]:
+    """(problems, warnings) for these media URLs on each sender's provider: each URL's size is asked of its
+    server (HEAD, a short timeout; network calls: never inside a transaction), once per provider. A file over
+    a provider's documented limit is a problem; a URL whose size cannot be learned is a warning. Problems name
+    the sender when there are several."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    checked: set[str] = set()
+    for sender in senders:
+        if not urls or sender.provider in checked:
+            continue
+        checked.add(sender.provider)  # the limits are the provider's: one HEAD per URL and provider
+        try:
+            found, warned = provider_for(sender).check_media(list(urls))
+        except ConfigurationError:
+            continue  # reported by sender_content_problems
+        prefix = f"{sender.name}: " if len(senders) > 1 else ""
+        problems.extend(prefix + p for p in found)
+        warnings.extend(w for w in warned if w not in warnings)
+    return problems, warnings

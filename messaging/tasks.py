@@ -17,6 +17,4 @@ def reconcile(message_id: int) -> dict:
 
 @shared_task(name="messaging.tasks.sweep")
 def sweep() -> dict:
-    from . import maintenance
-
-    return maintenance.sweep()
+    return services.messages_sweep()

@@ -5,6 +5,6 @@ from . import webhooks
 app_name = "messaging"
 
 urlpatterns = [
-    path("<str:provider>/<uuid:sender_uuid>/status/", webhooks.callback, {"kind": "status"}, name="webhook_status"),
-    path("<str:provider>/<uuid:sender_uuid>/inbound/", webhooks.callback, {"kind": "inbound"}, name="webhook_inbound"),
+    path("<str:provider>/<uuid:sender_uuid>/status/", webhooks.status_callback, name="webhook_status"),
+    path("<str:provider>/<uuid:sender_uuid>/inbound/", webhooks.inbound_callback, name="webhook_inbound"),
 ]

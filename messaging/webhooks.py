@@ -1,4 +1,7 @@
-"""Provider callbacks: verify, store, move forward. Thin: the provider parses, services write."""
+"""Provider callbacks: status reports and inbound messages. Each view finds the sender named in the URL,
+builds its adapter once, verifies the request, lets the adapter parse it, and hands the events to a service.
+A bad signature answers 403 and changes nothing; a body that cannot be read answers 400; a sender whose
+secrets cannot be used answers 503; an unexpected error answers 500, so the provider tries again."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from .models import Sender
 from .providers import provider_for
-from .providers.base import CallbackRequest, ConfigurationError, SignatureError
+from .providers.base import CallbackRequest, ConfigurationError, Provider, SignatureError, StatusEvent
 from .services import events_apply
 
 logger = logging.getLogger("messaging.webhooks")
@@ -50,19 +53,23 @@ def _candidate_urls(request: HttpRequest) -> list[str]:
     return urls
 
 
-@csrf_exempt
-@require_http_methods(["GET", "POST"])
-def callback(request: HttpRequest, provider: str, sender_uuid, kind: str) -> HttpResponse:
+def _plain(text: str, status: int) -> HttpResponse:
+    return HttpResponse(text + "\n", status=status, content_type="text/plain")
+
+
+def _verified(request: HttpRequest, provider: str, sender_uuid) -> tuple[Sender, Provider, list[StatusEvent]] | HttpResponse:
+    """The one verification step of both views: the sender, its adapter and the parsed events, or the answer
+    that refuses the request."""
     sender = Sender.objects.filter(uuid=sender_uuid, provider=provider).first()
     if sender is None:
-        return HttpResponse("unknown sender\n", status=404, content_type="text/plain")
+        return _plain("unknown sender", 404)
     try:
         adapter = provider_for(sender)
     except ConfigurationError as exc:
         # The sender's secrets cannot be used (e.g. a wrong CREDENTIALS_KEY): nothing can be verified. Not a
         # 403 (the provider may give up) nor a 200 (the event would be lost): 503, so the provider retries.
         logger.error("%s callback for sender %s not handled: %s", provider, sender.pk, exc)
-        return HttpResponse("sender misconfigured\n", status=503, content_type="text/plain")
+        return _plain("sender misconfigured", 503)
     verified = None
     last_error = "signature missing"
     for url in _candidate_urls(request):
@@ -72,19 +79,45 @@ def callback(request: HttpRequest, provider: str, sender_uuid, kind: str) -> Htt
         except SignatureError as exc:
             last_error = str(exc)
             continue
-        except ConfigurationError as exc:
-            last_error = str(exc)
-            break
+        except ConfigurationError as exc:  # a credential verification needs is missing: nothing is verified
+            logger.error("%s callback for sender %s cannot be verified: %s", provider, sender.pk, exc)
+            return _plain("sender misconfigured", 503)
         verified = candidate
         break
     if verified is None:
         logger.warning("%s callback for sender %s refused: %s", provider, sender.pk, last_error)
-        return HttpResponse("signature refused\n", status=403, content_type="text/plain")
+        return _plain("signature refused", 403)
     try:
         events = adapter.parse_callback(verified)
     except (ValueError, KeyError, TypeError) as exc:
         logger.warning("%s callback for sender %s unreadable: %s", provider, sender.pk, type(exc).__name__)
-        return HttpResponse("unreadable callback\n", status=400, content_type="text/plain")
-    hint = request.GET.get("m")
-    counts = events_apply(sender=sender, events=events, message_hint=int(hint) if hint and hint.isdigit() else None)
+        return _plain("unreadable callback", 400)
+    return sender, adapter, events
+
+
+def _applied(sender: Sender, adapter: Provider, events: list[StatusEvent], hint: int | None) -> HttpResponse:
+    counts = events_apply(sender=sender, events=events, provider=adapter, message_hint=hint)
     return HttpResponse(json.dumps(counts), status=200, content_type="application/json")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def status_callback(request: HttpRequest, provider: str, sender_uuid) -> HttpResponse:
+    """A delivery report about a message we sent; its URL carries ``?m=<message id>``. A provider that posts
+    a reply here instead has it recorded as one."""
+    result = _verified(request, provider, sender_uuid)
+    if isinstance(result, HttpResponse):
+        return result
+    hint = request.GET.get("m", "")
+    return _applied(*result, int(hint) if hint.isdigit() else None)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def inbound_callback(request: HttpRequest, provider: str, sender_uuid) -> HttpResponse:
+    """A reply to one of the sender's numbers (the URL pasted in the provider's console). A provider that
+    posts delivery reports here too (one callback URL per application) has them applied as such."""
+    result = _verified(request, provider, sender_uuid)
+    if isinstance(result, HttpResponse):
+        return result
+    return _applied(*result, None)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from django.db import connection
 from django.utils import timezone
 
-from messaging.models import Suppression
+from messaging.selectors import phones_opted_out
 
 from ..models import Contact, ListMembership
 
@@ -56,22 +56,6 @@ def _existing(phones: list[str]) -> dict[str, tuple]:
     return found
 
 
-def _suppressed(phones: list[str]) -> set[str]:
-    found: set[str] = set()
-    if connection.vendor == "postgresql":
-        with _cursor() as cursor:
-            cursor.execute(f"SELECT phone FROM {Suppression._meta.db_table} WHERE opted_out AND phone = ANY(%s)",
-                           [phones])
-            return {phone for (phone,) in cursor.fetchall()}
-    for start in range(0, len(phones), 900):
-        found.update(
-            Suppression.objects.filter(phone__in=phones[start:start + 900], opted_out=True).values_list(
-                "phone", flat=True
-            )
-        )
-    return found
-
-
 def _insert_rows(table: str, columns: list[str], types: list[str], rows: list[tuple], conflict: str) -> None:
     """Insert many rows, skipping conflicts. PostgreSQL: COPY into a staging table, then one INSERT ...
     SELECT. Others: multi-row VALUES, in statements that stay under the backend's limit on query parameters."""
@@ -103,7 +87,7 @@ def contacts_write(*, pending: dict, update: bool, contact_list_id: int | None) 
     meanwhile is then simply an existing contact), changed ones by bulk_update, then list memberships."""
     phones = list(pending)
     existing = _existing(phones)
-    suppressed = _suppressed([p for p in phones if p not in existing])
+    suppressed = phones_opted_out([p for p in phones if p not in existing])
     now = timezone.now()
     created = updated = skipped = 0
     new_rows: list[tuple] = []

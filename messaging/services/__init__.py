@@ -1,46 +1,78 @@
-"""Writes for messaging: sending, status changes, callbacks, consent, reconciliation.
+"""Writes for messaging, one module per concern; what other modules use is exported here.
 
-Every status change goes through ``status.message_move``: a conditional UPDATE that only lets the status move
-forward, with the campaign counters adjusted in the same transaction.
+Every status change goes through ``status.message_move`` / ``messages_move``: a conditional UPDATE that only
+lets the status move forward, with the campaign counters adjusted in the same transaction.
+
+- ``queueing``: new messages (a campaign's recipients in one statement, a resend round, a single message)
+- ``dispatch``: the send path's view of a campaign (open, pause, resume, cancel) and enqueuing due sends
+- ``claiming``, ``batch``, ``outbound``, ``outcomes``, ``circuit``: the send path
+- ``events``, ``parts``, ``inbound``, ``consent``: what providers and recipients tell us
+- ``reconcile``, ``sweep``: settling unknown outcomes, periodic repairs
+- ``status``, ``counters``, ``history``: the single writers of status, counters and events
 """
 
+from .batch import message_send, messages_send, sender_messages_send
+from .claiming import message_claim, message_release, messages_claim, send_lease_seconds
 from .consent import consent_import, consent_record, consent_undo
-from .events import events_apply, events_apply_pending, inbound_record
-from .reconcile import message_confirm_sent, message_reconcile, message_resend
-from .sending import (
-    _claim,
-    _outbound,
-    callback_url,
-    message_create,
-    message_send,
-    messages_send,
-    send_failed,
-    send_lease_seconds,
-    send_recorded,
+from .counters import counters_add
+from .dispatch import (
+    DISPATCH_HORIZON_SECONDS,
+    dispatch_cancel,
+    dispatch_enqueue,
+    dispatch_open,
+    dispatch_pause,
+    dispatch_resume,
+    dispatches_cancel_stragglers,
+    messages_enqueue_due,
 )
-from .status import counters_add, event_record, message_move, messages_move
+from .events import events_apply, events_apply_pending
+from .history import event_record
+from .inbound import inbound_record
+from .outbound import callback_url, outbound_for
+from .outcomes import send_failed, send_recorded
+from .queueing import QueueResult, message_create, messages_queue, messages_requeue_failed
+from .reconcile import message_confirm_sent, message_reconcile, message_resend
+from .senders import sender_ensure
+from .status import message_move, messages_move
+from .sweep import messages_sweep
 
 __all__ = [
-    "_claim",
-    "_outbound",
+    "DISPATCH_HORIZON_SECONDS",
+    "QueueResult",
     "callback_url",
     "consent_import",
     "consent_record",
     "consent_undo",
     "counters_add",
+    "dispatch_cancel",
+    "dispatch_enqueue",
+    "dispatch_open",
+    "dispatch_pause",
+    "dispatch_resume",
+    "dispatches_cancel_stragglers",
     "event_record",
     "events_apply",
     "events_apply_pending",
     "inbound_record",
+    "message_claim",
     "message_confirm_sent",
     "message_create",
     "message_move",
     "message_reconcile",
+    "message_release",
     "message_resend",
     "message_send",
+    "messages_claim",
+    "messages_enqueue_due",
     "messages_move",
+    "messages_queue",
+    "messages_requeue_failed",
     "messages_send",
+    "messages_sweep",
+    "outbound_for",
     "send_failed",
     "send_lease_seconds",
     "send_recorded",
+    "sender_messages_send",
+    "sender_ensure",
 ]

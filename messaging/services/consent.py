@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import (
-    ConsentEvent,
-    Message,
-    Suppression,
-)
+from .. import audience
+from ..models import ConsentEvent, Suppression
 from ..phones import phone_e164
-
-logger = logging.getLogger("messaging")
-S = Message.Status
-
-
-def _contact_model():
-    # The contact model by the foreign key that names it: messaging never imports campaigns code.
-    return Message._meta.get_field("contact").related_model
 
 
 def _consent_state_set(*, phones: list[str], opted_out: bool) -> None:
-    """The one place a number's current consent state is written: Suppression, mirrored on its contact."""
+    """The one place a number's current consent state is written: Suppression, and whoever keeps contacts is
+    told (``messaging.audience``), in the same transaction."""
     now = timezone.now()
     Suppression.objects.bulk_create(
         [Suppression(phone=p, opted_out=opted_out, updated_at=now) for p in phones],
@@ -33,11 +21,7 @@ def _consent_state_set(*, phones: list[str], opted_out: bool) -> None:
         update_fields=["opted_out", "updated_at"],
         batch_size=500,
     )
-    contacts = _contact_model().objects
-    for start in range(0, len(phones), 500):
-        contacts.filter(phone__in=phones[start:start + 500]).exclude(opted_out=opted_out).update(
-            opted_out=opted_out, updated_at=now
-        )
+    audience.consent_changed(phones, opted_out)
 
 
 def consent_record(

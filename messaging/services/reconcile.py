@@ -9,23 +9,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import (
-    STATUS_RANK,
-    Message,
-    MessageEvent,
-)
+from ..models import STATUS_RANK, Dispatch, Message, MessageEvent
 from ..providers import provider_for
 from ..providers.base import ConfigurationError, LookupInconclusiveError, ProviderError
 from .events import events_apply
-from .sending import _outbound
-from .status import event_record, message_move
+from .history import event_record
+from .outbound import outbound_for
+from .status import message_move
 
 logger = logging.getLogger("messaging")
 S = Message.Status
-
-
-# ----------------------------------------------------------------------------------------------
-# reconciliation of ambiguous outcomes and stale rows
 
 
 def message_reconcile(*, message_id: int) -> str:
@@ -62,8 +55,8 @@ def message_reconcile(*, message_id: int) -> str:
             logger.warning("lookup of message %s failed: %s", message.pk, exc)
             return "retry"
         if event is not None:
-            events_apply(sender=message.sender, events=[event], source=MessageEvent.Source.LOOKUP,
-                         message_hint=message.pk)
+            events_apply(sender=message.sender, events=[event], provider=provider,
+                         source=MessageEvent.Source.LOOKUP, message_hint=message.pk)
         return "checked"
 
     def move(to_status: str, fields: dict) -> bool:
@@ -78,7 +71,7 @@ def message_reconcile(*, message_id: int) -> str:
         if message.provider_message_id and provider.supports_lookup:
             event = provider.lookup(message.provider_message_id)
         else:
-            event = provider.find(_outbound(message), since, until=until)
+            event = provider.find(outbound_for(message), since, until=until)
     except (NotImplementedError, LookupInconclusiveError) as exc:
         why = (
             "the provider cannot be asked" if isinstance(exc, NotImplementedError)
@@ -122,11 +115,9 @@ def message_confirm_sent(*, message_id: int) -> bool:
 
 def message_resend(*, message_id: int) -> bool:
     """Staff decided an unconfirmed message was not received: allow it to be sent again. A message of a
-    campaign that is no longer sending (canceled) is not resent."""
-    campaign_status = (
-        Message.objects.filter(pk=message_id, campaign__isnull=False).values_list("campaign__status", flat=True).first()
-    )
-    if campaign_status not in (None, "sending", "paused"):
+    campaign whose dispatch was canceled is not resent."""
+    campaign_id = Message.objects.filter(pk=message_id).values_list("campaign_id", flat=True).first()
+    if campaign_id and Dispatch.objects.filter(campaign_id=campaign_id, state=Dispatch.State.CANCELED).exists():
         return False
     with transaction.atomic():
         return message_move(

@@ -18,12 +18,11 @@ from campaigns.services import (
     campaign_resume,
     campaign_schedule,
     campaign_test_send,
-    campaigns_cancel_stragglers,
     campaigns_launch_due,
 )
 from messaging.models import Message, Suppression
 from messaging.selectors import campaign_counts, campaign_counts_exact
-from messaging.services import message_send
+from messaging.services import dispatches_cancel_stragglers, message_send
 from tests.messaging.providers import test_plivo
 from tests.support import free_port
 
@@ -172,7 +171,7 @@ def test_a_message_given_back_after_the_cancel_is_canceled_too(make_sender, make
 
     # The worker's call did not start (the campaign stopped): the message goes back to the queue.
     assert message_move(first.pk, S.QUEUED, from_statuses=(S.SENDING,))
-    assert campaigns_cancel_stragglers() == 1
+    assert dispatches_cancel_stragglers() == 1
     assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {S.CANCELED}
     exact(campaign)
 

@@ -9,10 +9,10 @@ import pytest
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from campaigns.services import DISPATCH_HORIZON_SECONDS, campaign_dispatch, campaign_launch, campaign_pause
+from campaigns.services import campaign_dispatch, campaign_launch, campaign_pause
 from messaging.models import Message
 from messaging.selectors import campaign_counts, campaign_counts_exact
-from messaging.services import messages_move
+from messaging.services import DISPATCH_HORIZON_SECONDS, messages_move
 
 pytestmark = pytest.mark.django_db
 S = Message.Status

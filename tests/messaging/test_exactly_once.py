@@ -12,11 +12,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from messaging.maintenance import sweep
 from messaging.models import Message, MessageEvent
 from messaging.selectors import campaign_counts, campaign_counts_exact
-from messaging.services import _claim, consent_record, message_reconcile, message_send, messages_send
+from messaging.services import consent_record, message_claim, message_reconcile, message_send, messages_send
+from messaging.services import messages_sweep as sweep
 from tests.messaging.providers import test_plivo
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = Message.Status
@@ -45,7 +46,7 @@ def test_a_reconciler_answer_about_an_older_claim_changes_nothing(make_sender, m
     is claimed again by a worker that is now sending it. The answer ("never received") is about the old
     claim: acting on it would queue the message a second time while it is being sent."""
     campaign, (message,) = launched(make_sender, make_audience, make_campaign)
-    assert _claim(message.pk, sender_id=message.sender_id)
+    assert message_claim(message.pk, sender_id=message.sender_id)
     Message.objects.filter(pk=message.pk).update(claimed_at=timezone.now() - timedelta(minutes=10))
     sandbox.config(latency_ms=1500)  # the provider takes its time to answer the reconciler
 
@@ -59,7 +60,10 @@ def test_a_reconciler_answer_about_an_older_claim_changes_nothing(make_sender, m
 
     thread = threading.Thread(target=reconcile)
     thread.start()
-    time.sleep(0.5)
+    # The reconciler has read the claim it is about (it stamps checked_at next) and waits for the provider.
+    wait_until(lambda: Message.objects.filter(pk=message.pk, checked_at__isnull=False).exists(), timeout=10,
+               message="the reconciler to read the message")
+    assert thread.is_alive(), "the provider answered before the message could be claimed again"
     # Meanwhile: the message was given back and claimed again by a live worker.
     Message.objects.filter(pk=message.pk).update(claimed_at=timezone.now(), attempts=2)
     thread.join(30)
@@ -78,10 +82,10 @@ def test_a_message_moved_to_another_sender_is_not_sent_by_the_old_one(
     # A failover moved the first message to the backup after its batch was grouped under the primary.
     Message.objects.filter(pk=messages[0].pk).update(sender_id=backup.pk)
 
-    from messaging.services.sending import _send_batch
+    from messaging.services import sender_messages_send
 
-    words = _send_batch(primary, [m.pk for m in messages])
-    assert sorted(words) == ["sent", "sent", "skipped"]
+    words = sender_messages_send(sender=primary, message_ids=[m.pk for m in messages])
+    assert sorted(words.values()) == ["sent", "sent", "skipped"] and words[messages[0].pk] == "skipped"
     messages[0].refresh_from_db()
     assert messages[0].status == S.QUEUED and messages[0].sender_id == backup.pk
     detail = sandbox.ledger(detail=True)

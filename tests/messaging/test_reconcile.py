@@ -7,17 +7,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from messaging.maintenance import sweep
 from messaging.models import Message, MessageEvent
 from messaging.providers import provider_for
 from messaging.services import (
-    _outbound,
     message_confirm_sent,
     message_create,
     message_reconcile,
     message_resend,
     message_send,
+    outbound_for,
 )
+from messaging.services import messages_sweep as sweep
 from tests.messaging.providers import test_plivo
 from tests.support import free_port
 
@@ -100,7 +100,7 @@ def test_callbacks_kept_for_an_unknown_id_are_applied_by_the_sweep(make_sender, 
     sender = make_sender("plivo")
     message = single(sender)
     assert message_send(message_id=message.pk) == "unconfirmed"
-    found = provider_for(sender).find(_outbound(message), timezone.now() - timedelta(minutes=5))
+    found = provider_for(sender).find(outbound_for(message), timezone.now() - timedelta(minutes=5))
     assert found is not None
     # The provider's receipt arrives without our message id: nobody knows yet whose it is.
     plivo.post_callback(client, sender, provider_message_id=found.provider_message_id, raw_status="delivered")

@@ -232,7 +232,7 @@ def test_sending_with_undecryptable_credentials_fails_naming_the_sender(make_sen
         provider_for(sender)
     assert "Main line" in str(info.value) and "cannot be decrypted" in str(info.value)
     message = Message.objects.create(sender=sender, to="+12125550123", body="hi")
-    message_send(message_id=message.pk, pace=False)
+    message_send(message_id=message.pk)
     message.refresh_from_db()
     assert message.status == "failed"
     assert "Main line" in message.error_message and "cannot be decrypted" in message.error_message

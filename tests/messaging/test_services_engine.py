@@ -14,7 +14,7 @@ from messaging import pacing
 from messaging.models import Message, MessageEvent, SenderPace
 from messaging.providers.base import SendResult
 from messaging.selectors import campaign_counts, campaign_counts_exact
-from messaging.services import _claim, message_reconcile, message_send, send_recorded
+from messaging.services import message_claim, message_reconcile, message_send, send_recorded
 from tests.messaging.providers import test_plivo
 from tests.support import free_port, wait_until
 
@@ -58,19 +58,24 @@ def status(message) -> str:
 
 def test_a_message_is_claimed_once(make_sender, make_audience, make_campaign):
     campaign, messages = launched(make_sender, make_audience, make_campaign, n=1)
-    assert _claim(messages[0].pk, sender_id=messages[0].sender_id) is True
-    assert _claim(messages[0].pk, sender_id=messages[0].sender_id) is False
+    assert message_claim(messages[0].pk, sender_id=messages[0].sender_id) is True
+    assert message_claim(messages[0].pk, sender_id=messages[0].sender_id) is False
     messages[0].refresh_from_db()
     assert (messages[0].status, messages[0].attempts) == (S.SENDING, 1)
     assert_counts_exact(campaign)
 
 
-@pytest.mark.parametrize("campaign_status", ["paused", "canceled"])
-def test_no_claim_when_the_campaign_is_not_sending(make_sender, make_audience, make_campaign, campaign_status):
+@pytest.mark.parametrize("state", ["paused", "canceled"])
+def test_no_claim_when_the_campaign_is_not_sending(make_sender, make_audience, make_campaign, state):
+    """The claim reads the dispatch record the campaign's owner sets, never the campaign."""
+    from messaging.models import Dispatch
+
     campaign, messages = launched(make_sender, make_audience, make_campaign, n=1)
-    type(campaign).objects.filter(pk=campaign.pk).update(status=campaign_status)
-    assert _claim(messages[0].pk, sender_id=messages[0].sender_id) is False
+    Dispatch.objects.filter(campaign_id=campaign.pk).update(state=state)
+    assert message_claim(messages[0].pk, sender_id=messages[0].sender_id) is False
     assert status(messages[0]) == S.QUEUED
+    Dispatch.objects.filter(campaign_id=campaign.pk).update(state="sending")
+    assert message_claim(messages[0].pk, sender_id=messages[0].sender_id) is True
 
 
 def test_sending_a_sent_message_again_does_nothing(make_sender, make_audience, make_campaign, sandbox):
@@ -99,7 +104,7 @@ def test_late_sent_callback_does_not_undo_delivered(make_sender, client):
 
 def test_first_final_status_wins(make_sender, make_audience, make_campaign, client):
     campaign, (message,) = launched(make_sender, make_audience, make_campaign, n=1)
-    assert _claim(message.pk, sender_id=message.sender_id)
+    assert message_claim(message.pk, sender_id=message.sender_id)
     send_recorded(message=message, result=SendResult(provider_message_id="pm-final", status="queued"))
     plivo.post_callback(client, campaign.sender, provider_message_id="pm-final", raw_status="undelivered",
                         error_code="30")
@@ -123,7 +128,7 @@ def test_a_callback_before_the_provider_id_is_kept_and_applied_later(
     make_sender, make_audience, make_campaign, client
 ):
     campaign, (message,) = launched(make_sender, make_audience, make_campaign, n=1)
-    assert _claim(message.pk, sender_id=message.sender_id)  # being sent: the provider answered, we have not recorded its id yet
+    assert message_claim(message.pk, sender_id=message.sender_id)  # being sent: the provider answered, we have not recorded its id yet
     response = plivo.post_callback(client, campaign.sender, provider_message_id="pm-early", raw_status="delivered")
     assert response.status_code == 200
     early = MessageEvent.objects.get(provider_message_id="pm-early", source="callback")
@@ -212,7 +217,7 @@ def test_an_ambiguous_send_is_found_at_the_provider_not_sent_again(
 
 def test_a_send_the_provider_never_got_is_sent_again_once(make_sender, make_audience, make_campaign, sandbox):
     campaign, (message,) = launched(make_sender, make_audience, make_campaign, n=1)
-    assert _claim(message.pk, sender_id=message.sender_id)  # the worker that claimed it died before calling the provider
+    assert message_claim(message.pk, sender_id=message.sender_id)  # the worker that claimed it died before calling the provider
     Message.objects.filter(pk=message.pk).update(claimed_at=timezone.now() - timedelta(minutes=10))
 
     assert message_reconcile(message_id=message.pk) == "resend"

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from campaigns.models import Campaign, Contact, ContactList, ListMembership
-from messaging.models import Sender
+from messaging.services import sender_ensure
 
 EMULATOR_PORT = 8025
 
@@ -27,19 +27,14 @@ class Command(BaseCommand):
         User = get_user_model()
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", "admin@example.com", "admin")
-        sender, _ = Sender.objects.get_or_create(
+        sender = sender_ensure(
             name="Demo Plivo number",
-            defaults={
-                "provider": "plivo",
-                "address": "+14155550100",
-                "credentials": {"auth_id": "MADEMOACCOUNT0000001", "auth_token": "demo-auth-token-not-secret"},
-                "api_base_url": emulator_url,
-                "mps": 50,
-            },
+            provider="plivo",
+            address="+14155550100",
+            credentials={"auth_id": "MADEMOACCOUNT0000001", "auth_token": "demo-auth-token-not-secret"},
+            api_base_url=emulator_url,
+            mps=50,
         )
-        if sender.api_base_url != emulator_url:
-            Sender.objects.filter(pk=sender.pk).update(api_base_url=emulator_url)
-            sender.api_base_url = emulator_url
         demo_list, created = ContactList.objects.get_or_create(name="Demo list")
         if created:
             Contact.objects.bulk_create(

@@ -1,7 +1,8 @@
-"""Periodic repair work, run by beat through ``messaging.tasks.sweep``.
+"""The periodic repair work beat runs (``messaging.tasks.sweep``):
 
 - messages outside campaigns whose send task was lost are enqueued again (the claim makes this safe);
-- ``unconfirmed`` messages, and ``sending`` messages whose worker died, are reconciled with the provider;
+- ``unconfirmed`` messages, ``sending`` messages whose worker died, and ``sent`` messages that never got a
+  delivery receipt are reconciled with the provider;
 - callbacks stored before their message was known are applied once it is.
 """
 
@@ -13,29 +14,19 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import Message, MessageEvent
-from .services import events_apply_pending
+from ..models import Message, MessageEvent
+from .dispatch import messages_enqueue_due
+from .events import events_apply_pending
 
 S = Message.Status
 
 
-def sweep() -> dict:
-    from .tasks import reconcile, send_batch
+def messages_sweep() -> dict:
+    from ..tasks import reconcile
 
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.DISPATCH_STALE_SECONDS)
-    single = Message.objects.filter(
-        campaign__isnull=True,
-        direction=Message.Direction.OUTBOUND,
-        status__in=(S.QUEUED, S.ERRORED),
-    ).filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    )
-    ids = list(single.values_list("id", flat=True)[:1000])
-    if ids:
-        Message.objects.filter(pk__in=ids).update(dispatched_at=now)
-        for start in range(0, len(ids), settings.SEND_BATCH_SIZE):
-            send_batch.delay(ids[start : start + settings.SEND_BATCH_SIZE])
+    single = Message.objects.filter(campaign__isnull=True, direction=Message.Direction.OUTBOUND)
+    requeued = messages_enqueue_due(single, limit=1000, batch_size=settings.SEND_BATCH_SIZE)
 
     ask_before = now - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)
     doubtful = list(
@@ -66,4 +57,5 @@ def sweep() -> dict:
         if Message.objects.filter(sender_id=sender_id, provider_message_id=provider_message_id).exists():
             events_apply_pending(sender_id=sender_id, provider_message_id=provider_message_id)
             applied += 1
-    return {"requeued": len(ids), "reconcile": len(doubtful), "no_receipt": len(no_receipt), "pending_applied": applied}
+    return {"requeued": requeued, "reconcile": len(doubtful), "no_receipt": len(no_receipt),
+            "pending_applied": applied}

@@ -1,0 +1,33 @@
+"""The circuit breaker of each sender: CIRCUIT_FAILURES consecutive provider failures open it, and nothing is
+sent through that sender for CIRCUIT_OPEN_SECONDS (its campaigns' messages fail over to their backup sender
+meanwhile, or wait). Kept in the sender's SenderPace row, shared by every worker."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import SenderPace
+
+
+def circuit_open_until(sender_id: int) -> datetime | None:
+    """When the sender's open circuit closes again; None when it is closed."""
+    until = SenderPace.objects.filter(sender_id=sender_id).values_list("open_until", flat=True).first()
+    return until if until and until > timezone.now() else None
+
+
+def circuit_record(sender_id: int, *, ok: bool) -> None:
+    """Count consecutive provider-side failures; open the circuit at CIRCUIT_FAILURES."""
+    if ok:
+        SenderPace.objects.filter(sender_id=sender_id, consecutive_failures__gt=0).update(consecutive_failures=0)
+        return
+    with transaction.atomic():
+        SenderPace.objects.get_or_create(sender_id=sender_id)
+        SenderPace.objects.filter(sender_id=sender_id).update(consecutive_failures=F("consecutive_failures") + 1)
+        SenderPace.objects.filter(
+            sender_id=sender_id, consecutive_failures__gte=settings.CIRCUIT_FAILURES
+        ).update(open_until=timezone.now() + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS), consecutive_failures=0)

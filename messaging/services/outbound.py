@@ -1,0 +1,67 @@
+"""What goes out: a claimed message's personalized body, checked against its provider's limits, as the
+OutboundMessage an adapter sends, with its status-callback URL."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import connection
+from django.urls import reverse
+
+from .. import audience
+from ..models import Dispatch, Message, Sender
+from ..personalize import message_context, render
+from ..providers.base import OutboundMessage, PermanentError, Provider
+
+
+def callback_url(*, sender: Sender, message_id: int | None = None) -> str:
+    """The public URL of a sender's status callbacks; with ``message_id``, the one a message carries."""
+    path = reverse("messaging:webhook_status", args=[sender.provider, sender.uuid])
+    return f"{settings.PUBLIC_BASE_URL}{path}" + (f"?m={message_id}" if message_id else "")
+
+
+def outbound_for(message: Message, sender: Sender | None = None) -> OutboundMessage:
+    return OutboundMessage(
+        id=message.pk,
+        to=message.to,
+        body=message.body,
+        media_urls=tuple(message.media_urls or ()),
+        status_callback_url=callback_url(sender=sender or message.sender, message_id=message.pk),
+    )
+
+
+def messages_personalize(messages: list[Message]) -> list[Message]:
+    """Fill in, once, the body of each campaign message that has none: its campaign's template (from the
+    dispatch record) rendered with its contact's fields (``messaging.audience``). Returns the messages
+    changed; ``bodies_save`` stores them."""
+    todo = [m for m in messages if not m.body and m.campaign_id]
+    if not todo:
+        return []
+    templates = dict(Dispatch.objects.filter(campaign_id__in={m.campaign_id for m in todo})
+                     .values_list("campaign_id", "template"))
+    fields = audience.contact_fields(m.contact_id for m in todo)
+    for message in todo:
+        context = message_context(fields.get(message.contact_id), phone=message.to)
+        message.body = render(templates.get(message.campaign_id) or "", context)
+    return todo
+
+
+def bodies_save(messages: list[Message]) -> None:
+    """Store the bodies filled in at send time, a few hundred rows per statement."""
+    table = Message._meta.db_table
+    with connection.cursor() as cursor:
+        for start in range(0, len(messages), 500):
+            part = messages[start:start + 500]
+            values = ", ".join(["(%s, %s)"] * len(part))
+            cursor.execute(
+                f"WITH v(id, body) AS (VALUES {values}) UPDATE {table} SET body = v.body FROM v WHERE {table}.id = v.id",
+                [x for m in part for x in (m.pk, m.body)],
+            )
+
+
+def outbound_checked(message: Message, sender: Sender, provider: Provider) -> OutboundMessage:
+    """The message as its provider will get it; PermanentError when the provider cannot take it (over one of
+    its documented limits)."""
+    problems = provider.check_limits(message.body, message.media_urls)
+    if problems:
+        raise PermanentError(" ".join(problems), provider=provider.code, code="limits", recipient_side=True)
+    return outbound_for(message, sender)
