@@ -77,10 +77,15 @@ def main() -> None:
 
     from campaigns.models import Campaign
     from campaigns.services import campaign_launch
+    from config.celery import app, queue_for
     from messaging.models import Message, Sender
 
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    if "CELERY_QUEUE" not in os.environ:
+        # The queue of the database the workers below are given (queues are named after the database): set
+        # before anything is enqueued.
+        app.conf.task_default_queue = queue_for(connection.settings_dict["NAME"])
     workers: list[Process] = []
     sandbox = None
     try:
@@ -123,8 +128,6 @@ def main() -> None:
         }
         if settings.CELERY_BROKER_URL.startswith("filesystem://"):
             env["BROKER_FOLDER"] = str(Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]).parent)
-        from config.celery import app
-
         app.control.purge()
         for n in range(args.workers):
             workers.append(Process([PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "WARNING",

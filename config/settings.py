@@ -5,11 +5,19 @@ SQLite (WAL) and a serverless Celery broker on the local filesystem.
 """
 
 import os
+import sys
 from pathlib import Path
 
 import environ
 
+from config.celery import queue_for
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+# This process is a test run: pytest sets PYTEST_VERSION for its session. The processes a test run starts
+# (workers, the emulator, manage.py commands) inherit the variable but are not test runs (pytest is not loaded
+# there): they use the database and the broker folder they are given.
+TEST_RUN = "PYTEST_VERSION" in os.environ and "pytest" in sys.modules
 
 env = environ.Env()
 if (BASE_DIR / ".env").exists():
@@ -128,9 +136,9 @@ PHONENUMBER_DB_FORMAT = "E164"
 # --- Celery -------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # A test run (pytest sets PYTEST_VERSION) gets a broker folder of its own, so tests never take tasks
-    # from a `make run` on the same machine, nor it theirs. Workers the tests start are given it explicitly.
-    _default_broker = f"test-broker-{os.getpid()}" if "PYTEST_VERSION" in os.environ else "broker"
+    # A test run gets a broker folder of its own, so tests never take tasks from a `make run` on the same
+    # machine, nor it theirs. The processes it starts are given it (BROKER_FOLDER).
+    _default_broker = f"test-broker-{os.getpid()}" if TEST_RUN else "broker"
     _broker_dir = Path(env.str("BROKER_FOLDER", default=str(VAR_DIR / _default_broker)))
     for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
@@ -145,6 +153,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("BROKER_VISIBILITY_TIMEOUT", default=3600)}
+# One queue per database (see config.celery.queue_for). A test run enqueues for its test database, the one
+# its workers are given as DATABASE_URL, so they consume what it enqueues.
+CELERY_TASK_DEFAULT_QUEUE = env.str(
+    "CELERY_QUEUE", default=queue_for(_db["TEST"]["NAME"] if TEST_RUN else _db["NAME"])
+)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True

@@ -11,25 +11,42 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import PYTHON, Process, database_url, free_port, http_json, wait_until
+from tests.support import PYTHON, Process, database_url, delete_queue, free_port, http_json, wait_until
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _own_broker_folder():
-    """The filesystem broker folder of this test run, and SQLite's side files, are removed at its end."""
-    yield
+    """Every process this test run starts shares its filesystem broker folder (BROKER_FOLDER), so none makes a
+    folder of its own. At the end of the run the folder, the run's queue (named after its test database) and
+    SQLite's side files are removed, and no process the run started has left a broker folder behind."""
     from django.conf import settings
 
+    from config.celery import app
+
     options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
+    folder = None
     if settings.CELERY_BROKER_URL.startswith("filesystem://") and "data_folder_in" in options:
         folder = Path(options["data_folder_in"]).parent
+    previous = os.environ.get("BROKER_FOLDER")
+    if folder is not None:
+        os.environ["BROKER_FOLDER"] = str(folder)
+    yield
+    if previous is None:
+        os.environ.pop("BROKER_FOLDER", None)
+    else:
+        os.environ["BROKER_FOLDER"] = previous
+    if folder is not None:
         if folder.name.startswith("test-broker-"):
             shutil.rmtree(folder, ignore_errors=True)
+    else:
+        delete_queue(app, app.conf.task_default_queue)
     test_db = settings.DATABASES["default"].get("TEST", {}).get("NAME") or ""
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3") and not os.path.exists(test_db):
         for suffix in ("-wal", "-shm"):  # SQLite's side files outlive the test database Django removed
             if os.path.exists(test_db + suffix):
                 os.remove(test_db + suffix)
+    left = [name for name in (f"test-broker-{pid}" for pid in Process.started) if (settings.VAR_DIR / name).exists()]
+    assert not left, f"processes started by the tests left broker folders behind in {settings.VAR_DIR}: {left}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -216,8 +233,10 @@ def workers(transactional_db, live_server, sandbox, settings, tmp_path):
     when CELERY_BROKER_URL says so) and send status-callback URLs pointing at this test's live server."""
     from django.db import connection
 
-    from config.celery import app
+    from config.celery import app, queue_for
 
+    # Workers given the test database consume the queue named after it: the one this process enqueues to.
+    assert app.conf.task_default_queue in (queue_for(connection.settings_dict["NAME"]), os.environ.get("CELERY_QUEUE"))
     settings.PUBLIC_BASE_URL = live_server.url
     app.control.purge()
     env = {

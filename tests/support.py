@@ -57,6 +57,8 @@ def database_url(settings_dict: dict) -> str:
 class Process:
     """A child process in its own process group, stopped (or killed) with all its children."""
 
+    started: list[int] = []  # the pid of every process started (the suite checks none left a broker folder)
+
     def __init__(self, args: list[str], env: dict | None = None, log: Path | None = None):
         self.args = args
         self.log_path = log
@@ -69,6 +71,7 @@ class Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        Process.started.append(self.proc.pid)
 
     @property
     def pid(self) -> int:
@@ -82,6 +85,14 @@ class Process:
         if self.alive():
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        """Wait for the process to end by itself; returns its exit code."""
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            if self._log is not subprocess.DEVNULL:
+                self._log.close()
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.alive():
@@ -98,6 +109,21 @@ class Process:
 
 
 PYTHON = sys.executable
+
+
+def delete_queue(app, name: str) -> None:
+    """Remove a task queue, its messages and its binding from the broker (Redis keeps a binding per queue,
+    RabbitMQ a durable queue and exchange): a test run's queue is named after its database and would outlive it."""
+    from kombu import Exchange, Queue
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=2)
+        channel = conn.default_channel
+        exchange = Exchange(name, type="direct", channel=channel)
+        queue = Queue(name, exchange, routing_key=name, channel=channel)
+        queue.declare()
+        queue.delete()
+        exchange.delete()
 
 
 MB = 1024 * 1024
