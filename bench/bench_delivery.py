@@ -36,7 +36,7 @@ django.setup()
 from django.db import connection  # noqa: E402
 from django.test.utils import get_runner  # noqa: E402,F401
 
-from tests.support import PYTHON, Process, database_url, free_port, http_json, wait_until  # noqa: E402
+from tests.support import PYTHON, Process, database_url, delete_queue, free_port, http_json, wait_until
 
 
 def rss_mb() -> float:
@@ -162,6 +162,8 @@ def main() -> None:
             worker.stop()
         if sandbox:
             sandbox.stop()
+        if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+            delete_queue(app, app.conf.task_default_queue)  # named after the throwaway database
         connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
