@@ -1,17 +1,16 @@
 """Bandwidth v1 ("Catapult") messaging: single and bulk send, message resource, message events.
 
-See ../shared/providers/bandwidth-v1.txt and CONTRACTS.md §5a (not v2, §5b).
+The facts relied on here, and what is assumed, are in docs/providers.md, Bandwidth v1 (not the v2 API).
 
-Verified against the documentation (ap-docs, python-bandwidth): Basic auth api_token:api_secret with the user id in
-paths; POST /v1/users/{userId}/messages with a JSON object -> 201, empty body, Location ending in the message id;
-the same URL with a JSON array of at most 50 -> 202 with an aligned array of {"result": "accepted", "location"} or
-{"result": "error", "error": {category, code, message, details}}; the send fields (from, to, text <= 2048, media,
-receiptRequested none|all|error which may not be combined with media, callbackUrl, callbackHttpMethod, tag);
-error bodies {category, code, message, details}; rate limits answered 403 with category "limit"
-(message-rate-limit, -overall, -per-tn, multi-message-limit) and 400 message-delay-limit; GET of one message
-and the list filters from, to, fromDateTime, toDateTime, direction, size; the message event fields and the
-states queued / sending / sent / error / received with deliveryState waiting / delivered / not-delivered and the
-delivery code table.
+Documented: Basic auth api_token:api_secret with the user id in paths; POST /v1/users/{userId}/messages with a JSON
+object -> 201, empty body, Location ending in the message id; the same URL with a JSON array of at most 50 -> 202
+with an aligned array of {"result": "accepted", "location"} or {"result": "error", "error": {category, code,
+message, details}}; the send fields (from, to, text <= 2048, media, receiptRequested none|all|error which may not
+be combined with media, callbackUrl, callbackHttpMethod, tag); error bodies {category, code, message, details}; rate
+limits answered 403 with category "limit" (message-rate-limit, -overall, -per-tn, multi-message-limit) and 400
+message-delay-limit; GET of one message and the list filters from, to, fromDateTime, toDateTime, direction, size;
+the message event fields and the states queued / sending / sent / error / received with deliveryState waiting /
+delivered / not-delivered and the delivery code table.
 
 Assumed: no Retry-After is documented on a rate-limit error, so we wait 1 s (the documented default rate is
 1 message per second) unless the answer carries one; the error code for an invalid ``to`` is not documented, so
@@ -23,8 +22,8 @@ callback.
 
 Reconciliation (``find``): the list filtered by from, to, direction=out and the window (fromDateTime /
 toDateTime), matched on ``tag`` (our message id) plus to, from and ``time``; pages are followed through the
-``Link: rel="next"`` header (how v1 lists paged; not in our seed file [?]). A full page with no next link, more
-pages than the cap, or an answer that is not a list is inconclusive, never "not sent".
+``Link: rel="next"`` header (how v1 lists page, assumed). A full page with no next link, more pages than the cap,
+or an answer that is not a list is inconclusive, never "not sent".
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ DEFAULT_RETRY_AFTER = 1.0
 FIND_PAGE_SIZE = 1000  # the documented maximum
 FIND_MAX_PAGES = 10
 
-# Delivery codes (apiCallbacks/sms.md). 0 means delivered to the carrier, i.e. no error.
+# Delivery codes (docs/providers.md, Bandwidth v1: Errors). 0 means delivered to the carrier, i.e. no error.
 DELIVERY_CODES = {
     "0": "Message delivered to carrier",
     "100": "Message not delivered to carrier",
@@ -129,7 +128,7 @@ class BandwidthProvider(BasicAuthCallbackProvider):
     default_mps = 1.0  # documented default: 1 message per second account-wide and per number
     supports_lookup = True
     bulk_size = 50
-    # Delivery code 775 "Rejected due to user opt out" (CONTRACTS.md §5a delivery codes, §6 opt-out signals).
+    # Delivery code 775 "Rejected due to user opt out" (docs/providers.md, Bandwidth v1: Errors).
     opt_out_error_codes = frozenset({"775"})
 
     def _auth(self) -> tuple[str, str]:

@@ -1,28 +1,25 @@
 """CloudVNO: REST send (`POST /v1/messages`), Twilio-like status callbacks, `X-CloudVNO-Signature`.
 
-See ../shared/providers/cloudvno.txt and CONTRACTS.md §1. What the documentation gives and what we assume:
+The facts relied on here, and what is assumed, are in docs/providers.md, CloudVNO. In short:
 
-- Send [doc]: Bearer API key; JSON `from`, `to`, `body`, `media_url` (array), `status_callback`,
-  `validity_period` (seconds, provider default 14400). The answer carries `sid` and `status: queued`.
-- Errors [doc]: `{"error": {"code", "message", "param", "doc_url"}}`; 429 bodies add `retry_after` seconds;
-  every answer carries `X-RateLimit-Reset` (unix time). We classify on the `code`, not the HTTP status,
-  because the documentation does not say which status goes with which code.
-- Status callbacks [ours]: not specified by CloudVNO. Parsed as Twilio's (form-encoded, `MessageSid`,
-  `MessageStatus`, `ErrorCode`) with the other spellings CONTRACTS.md §1 lists, JSON accepted too.
-- Signature [doc, with our choices]: hex HMAC-SHA256 keyed with the `webhook_secret` credential (the docs call
-  the key `auth_token`) over the full callback URL followed directly (no `?`) by
-  `urlencode(sorted(params))`. For a JSON body, where the documented scheme is undefined, we take
-  URL + raw body as the signed string.
-- Status vocabulary [ours]: Twilio's list (CONTRACTS.md §1) mapped per §6. `partially_delivered` is in
-  Twilio's list but not in §6: we map it to `undelivered` (terminal). A carrier told the provider that part of
-  the message did not arrive, so the recipient did not get the message as sent; claiming `delivered` would
-  overstate it, and `failed` is kept for messages that never reached a carrier. The raw value is kept.
-- Status lookup: not documented. `GET /v1/messages/{sid}` is only an analogy with Twilio, so we don't
-  claim it: ``supports_lookup`` is False, ``find`` is not possible (the list endpoint is undocumented too) and
-  an ambiguous send is left for staff to decide.
-- Opt-out: the REST error code `unsubscribed` (CONTRACTS.md §6).
-- Credential check [ours]: `GET /v1/messages?limit=1`. The docs mention a `messages:read` scope for reading
-  history, so a list endpoint exists, but its path isn't documented.
+- Send: Bearer API key; JSON `from`, `to`, `body`, `media_url` (array), `status_callback`, and `validity_period`
+  only when the sender's options set it. The answer carries `sid` and `status: queued`.
+- Errors: `{"error": {"code", "message", "param", "doc_url"}}`; 429 bodies add `retry_after` seconds; every answer
+  carries `X-RateLimit-Reset` (unix time). We classify on the `code`, not the HTTP status, because the
+  documentation does not say which status goes with which code.
+- Status callbacks (assumed, CloudVNO specifies none): parsed as Twilio's (form-encoded, `MessageSid`,
+  `MessageStatus`, `ErrorCode`) with the other spellings listed there, JSON accepted too.
+- Signature: hex HMAC-SHA256 keyed with the `webhook_secret` credential (the docs call the key `auth_token`) over
+  the full callback URL followed directly (no `?`) by `urlencode(sorted(params))`. For a JSON body, where the
+  documented scheme is undefined, we take URL + raw body as the signed string.
+- Statuses: Twilio's list. `partially_delivered` is mapped to `undelivered` (final): a carrier told the provider
+  that part of the message did not arrive, so the recipient did not get the message as sent; claiming `delivered`
+  would overstate it, and `failed` is kept for messages that never reached a carrier. The raw value is kept.
+- Status lookup: not documented, so ``supports_lookup`` is False and ``find`` is not possible: an ambiguous send
+  is left for staff to decide.
+- Opt-out: the REST error code `unsubscribed`.
+- Credential check: `GET /v1/messages?limit=1` (a list exists, since a `messages:read` scope does; its path is
+  assumed). A send-only key (403 `insufficient_permissions`) passes with a note.
 """
 
 from __future__ import annotations
@@ -59,7 +56,7 @@ from .base import (
 
 SIGNATURE_HEADER = "X-CloudVNO-Signature"
 
-# Error codes from the errors reference (CONTRACTS.md §1), by what they mean for the message.
+# Error codes from the errors reference (docs/providers.md, CloudVNO: Errors), by what they mean for the message.
 AUTH_CODES = {"unauthorized", "api_key_revoked", "insufficient_permissions"}
 RECIPIENT_CODES = {"invalid_phone_number", "unsubscribed"}  # failover to another sender will not help
 RATE_CODES = {"rate_limit_exceeded"}
@@ -83,8 +80,8 @@ class CloudvnoProvider(Provider):
     name = "CloudVNO"
     default_base_url = "https://api.cloudvno.com"
     credential_keys = ("api_key", "webhook_secret")
-    # Twilio's vocabulary, assumed (CONTRACTS.md §6). Expiry of `validity_period` is not documented;
-    # `expired` is mapped as failed should it appear.
+    # Twilio's vocabulary, assumed (docs/providers.md, CloudVNO: Statuses). Expiry of `validity_period` is not
+    # documented; `expired` is mapped as failed should it appear.
     status_map = {
         "accepted": QUEUED,
         "scheduled": QUEUED,

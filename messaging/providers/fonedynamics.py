@@ -1,32 +1,27 @@
 """Fone Dynamics: REST API v2 (Properties/{PropertySid}/Messages), delivery-receipt webhooks.
 
-See ../shared/providers/fonedynamics.txt and CONTRACTS.md §3.
+The facts relied on here, and what is assumed, are in docs/providers.md, Fone Dynamics. In short:
 
-Verified against the documentation: Basic auth AccountSid:Token (official SDKs), the send request fields (From as
-E.164, alphanumeric or blank for a leased sender; To; Text; DeliveryReceipt; DeliveryReceiptWebhookUri/-Method;
-ExternalId), the 200 answer {"Message": {...MessageSid...}}, GET /v2/Messages/{MessageSid} (SDK), the status enum
-Processing/Submitted/Delivered/Failed/Received and Direction Transmit/Receive (SDK).
-
-Assumed (no public specification, CONTRACTS.md §3 and §7):
-- the delivery-receipt webhook body is the Message resource, as JSON (maybe wrapped in {"Message": ...}) or as
-  form/query fields; parsed tolerantly;
-- ``Failed`` with a ``Submitted`` time means the carrier refused it (undelivered), without one it never left
-  (failed): a heuristic;
-- the 400 body is ServiceStack's {"ResponseStatus": {"ErrorCode", "Message", "Errors": [{"FieldName", ...}]}};
-  the error-code list is unknown, so an error naming the ``To`` field is taken as the recipient's fault;
-- the list endpoint ?Date_From=&Date_To=&Results_Count=&Results_Skip= answers {"Messages": [...]} and echoes
-  ``ExternalId``, which is how an ambiguous send is found again (matched on ExternalId, which carries our
-  message id, plus To and the time window); an answer of another shape, or more pages than the cap, is
-  inconclusive, never "not sent";
-- leased sender (``From`` blank): replies to the message reach us only through the lease's ``WebhookUri``
-  (fonedynamics.txt, "Leased Sender IDs"), so it is set to this sender's inbound webhook (with the callback
-  Basic credentials when configured) and ``WebhookMethod`` to POST; the reply body is assumed to be the
-  Message resource with ``Direction: Receive``, like the receipt;
-- rate limits are not documented: 429 and 5xx are treated as transient like everywhere else;
-- callback Basic auth: FD signs nothing; the unguessable sender uuid in our URL is the credential. If the sender
-  has a ``callback_username`` option and an (encrypted) ``callback_password`` we embed them in the webhook URIs
-  (https://user:pass@host/...) and require them back as HTTP Basic auth; whether FD honours credentials in the
-  URI is unverified.
+- Documented: Basic auth AccountSid:Token, the send fields (From as E.164, alphanumeric or blank for a leased
+  sender; To; Text; DeliveryReceipt; DeliveryReceiptWebhookUri/-Method; ExternalId), the 200 answer
+  {"Message": {...MessageSid...}}, GET /v2/Messages/{MessageSid}, the status enum
+  Processing/Submitted/Delivered/Failed/Received and Direction Transmit/Receive.
+- Assumed: the delivery-receipt webhook body is the Message resource, as JSON (maybe wrapped in {"Message": ...})
+  or as form/query fields, parsed tolerantly; ``Failed`` with a ``Submitted`` time means the carrier refused it
+  (undelivered), without one it never left (failed): a heuristic; the 400 body is ServiceStack's
+  {"ResponseStatus": {"ErrorCode", "Message", "Errors": [{"FieldName", ...}]}} and, the error-code list being
+  unknown, an error naming the ``To`` field is the recipient's fault; the list endpoint answers
+  {"Messages": [...]} and echoes ``ExternalId``, which is how an ambiguous send is found again (matched on
+  ExternalId, To and the time window); an answer of another shape, or more pages than the cap, is inconclusive,
+  never "not sent".
+- Leased sender (``From`` blank): replies to the message reach us only through the lease's ``WebhookUri``, so it
+  is set to this sender's inbound webhook (with the callback Basic credentials when configured) and
+  ``WebhookMethod`` to POST; the reply body is assumed to be the Message resource with ``Direction: Receive``.
+- Rate limits are not documented: 429 and 5xx are transient like everywhere else.
+- Callback Basic auth: nothing is signed; the unguessable sender uuid in our URL is the credential. With a
+  ``callback_username`` option and an (encrypted) ``callback_password``, both are embedded in the webhook URIs
+  (https://user:pass@host/...) and required back as HTTP Basic auth; whether FD honours credentials in a URI is
+  unverified.
 - MMS: the API documents SMS only, so media is refused before queueing.
 """
 
@@ -97,7 +92,7 @@ class FonedynamicsProvider(BasicAuthCallbackProvider):
     # No rate limit is documented: start at a conservative 1 message per second; staff can raise it per sender.
     default_mps = 1.0
     supports_lookup = True
-    opt_out_error_codes = frozenset()  # the error-code list is not public (CONTRACTS.md §3); none is known
+    opt_out_error_codes = frozenset()  # the error-code list is not public; none is known
 
     def _auth(self) -> tuple[str, str]:
         return (self.credential("account_sid"), self.credential("token"))
@@ -112,7 +107,7 @@ class FonedynamicsProvider(BasicAuthCallbackProvider):
         leased = not self.sender.address.strip()
         if not leased:
             payload["From"] = self.sender.address.strip()
-        # else: From omitted -> Fone Dynamics sends from a leased number (fonedynamics.txt, "Leased Sender IDs")
+        # else: From omitted -> Fone Dynamics sends from a leased number (docs/providers.md, Fone Dynamics: Sending)
         payload["DeliveryReceipt"] = True
         if message.status_callback_url:
             payload["DeliveryReceiptWebhookUri"] = self.callback_url(message.status_callback_url)
@@ -219,7 +214,7 @@ class FonedynamicsProvider(BasicAuthCallbackProvider):
             return RECEIVED
         normalized = self.map_status(raw)
         if normalized == FAILED and _is_set(resource.get("Submitted")):
-            return UNDELIVERED  # it reached the SMSC, then failed: a carrier refusal [heuristic, CONTRACTS §6]
+            return UNDELIVERED  # it reached the SMSC, then failed: a carrier refusal (assumed, a heuristic)
         return normalized
 
     def _event(self, resource: dict, *, source: str) -> StatusEvent:

@@ -1,25 +1,16 @@
 """Plivo: REST API v1 (Message resource), status callbacks, signatures V2 / Ma-V2 / V3.
 
-See ../shared/providers/plivo.txt and CONTRACTS.md §2.
+The facts relied on here are in docs/providers.md, Plivo.
 
 Signatures: a callback is authentic when any signature it carries that we can check is valid: any of the
 comma-separated ``X-Plivo-Signature-V3`` values (with ``-V3-Nonce``), or ``X-Plivo-Signature-V2`` (with
 ``-V2-Nonce``), computed with the sender's ``auth_token``. ``X-Plivo-Signature-Ma-V2`` is keyed with the *main
-account's* token (CONTRACTS.md §2), which we do not hold for a sub-account (the credentials are auth_id and
-auth_token only): it is accepted when it matches our token (the sender *is* the main account) and otherwise
-ignored, never a reason to refuse a request whose V2 or V3 is valid. A request with no valid signature is refused.
+account's* token, which we do not hold for a sub-account (the credentials are auth_id and auth_token only): it is
+accepted when it matches our token (the sender *is* the main account) and otherwise ignored, never a reason to
+refuse a request whose V2 or V3 is valid. A request with no valid signature is refused.
 
-Multi-unit messages: text over 160 GSM-7 / 70 UCS-2 characters is split into units. Plivo's support pages say
-the split parts are reported to the callback URL part by part: each part has its own ``MessageUUID``, all share
-``ParentMessageUUID`` (the first part's uuid, which is the uuid the send returned) and ``PartInfo`` reads
-"1 of 2", "2 of 2"... (the API reference calls both fields "reserved"). We key every callback on
-``ParentMessageUUID`` and combine the parts: the message is delivered once every part is, undelivered or failed
-as soon as one part is, and sent in between.
-
-Reconciliation (``find``): the list endpoint does not expose our message id (no ``url``, no tag), so a message is
-matched on recipient (``to_number``), sender (``from_number``; the Powerpack id filter when sending through a
-Powerpack), type and ``message_time`` within the window; two candidates are inconclusive, and so is a list
-longer than the page cap. MDR times without a zone are taken as UTC (the docs do not say) [?].
+Split messages: each part is reported on its own; its event is keyed on ``ParentMessageUUID`` (the uuid the send
+returned) and says which part it reports (``part``, ``parts`` from ``PartInfo``).
 """
 
 from __future__ import annotations
@@ -82,7 +73,7 @@ def _multi(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def signature_v3_string(method: str, url: str, body_params: list[tuple[str, str]], nonce: str) -> str:
-    """The string Plivo signs for X-Plivo-Signature-V3 (CONTRACTS.md §2, V3 exact algorithm)."""
+    """The string Plivo signs for X-Plivo-Signature-V3 (docs/providers.md, Plivo: Callbacks)."""
     parts = urlsplit(url)
     base = f"{parts.scheme}://{parts.netloc}{parts.path}"
     query = _multi(parse_qsl(parts.query, keep_blank_values=True))
@@ -118,13 +109,14 @@ class PlivoProvider(Provider):
         "rejected": FAILED,
         "received": RECEIVED,
     }
-    # GSM-7 text: 1600 characters; any UCS-2 character: 737 (plivo.txt, `text`).
+    # GSM-7 text: 1600 characters; any UCS-2 character: 737 (docs/providers.md, Plivo: Limits and pace).
     max_body_chars = 1600
     max_body_chars_ucs2 = 737
     max_media = 10
     max_media_bytes = 5 * 1024 * 1024
-    default_mps = 5.0  # default account SMS MPS (CONTRACTS.md §2 rate limits)
-    # US long code unregistered 1 msg/s, verified toll-free 25 msg/s, short code 100+ msg/s (CONTRACTS.md §2).
+    default_mps = 5.0  # the account's default SMS pace
+    # US long code unregistered 1 msg/s, verified toll-free 25 msg/s, short code 100+ msg/s (docs/providers.md,
+    # Plivo: Limits and pace).
     mps_by_sender_type = {"toll_free": 25.0, "short_code": 100.0}
 
     @classmethod
@@ -134,8 +126,8 @@ class PlivoProvider(Provider):
         return super().default_mps_for(address)
     supports_lookup = True
     secret_headers = ("x-plivo-signature-v2", "x-plivo-signature-ma-v2", "x-plivo-signature-v3")
-    media_limit_is_total = True  # "The total size of the MMS must not exceed 5MB" (plivo.txt)
-    # 200: "Source number blocked by STOP from destination" (CONTRACTS.md §2 error codes and §6 opt-out signals).
+    media_limit_is_total = True  # at most 5 MB for the whole MMS
+    # 200: "Source number blocked by STOP from destination" (docs/providers.md, Plivo: Errors).
     opt_out_error_codes = frozenset({"200"})
 
     def _account_path(self) -> str:
@@ -210,7 +202,8 @@ class PlivoProvider(Provider):
 
     def find(self, message: OutboundMessage, since: datetime, until: datetime | None = None) -> StatusEvent | None:
         """Page through the outbound MDRs of the window (newest first, 20 a page, at most 50 pages) for the one
-        message to this recipient from this sender; see the module docstring for what is matched."""
+        message to this recipient from this sender, of this type, in the window: nothing of ours is echoed, so
+        two candidates are inconclusive (docs/providers.md, Plivo: Lookup and reconciliation)."""
         params: dict[str, Any] = {
             "message_direction": "outbound",
             "message_time__gte": since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
@@ -382,7 +375,7 @@ def _rank(status: str) -> int:
     return {QUEUED: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3}.get(status, 0)
 
 
-# Plivo message error codes (CONTRACTS.md §2, "Message error codes").
+# Plivo message error codes (docs/providers.md, Plivo: Errors).
 ERROR_TEXT = {
     "10": "Invalid message",
     "20": "Network error",

@@ -1,34 +1,32 @@
 """Sendblue: iMessage (with SMS/RCS fallback) through `POST /api/send-message`, JSON status callbacks,
 `sb-signing-secret` shared secret.
 
-See ../shared/providers/sendblue.txt and CONTRACTS.md §4. What the documentation gives and what we assume:
+The facts relied on here, and what is assumed, are in docs/providers.md, Sendblue. In short:
 
-- Send [doc][sdk]: headers `sb-api-key-id` / `sb-api-secret-key`; JSON `number`, `from_number` (one of our
-  lines: the sender's address), `content` (< 18,996 characters), `media_url` (one URL), `send_style`,
-  `status_callback`. The answer is a MessageResponse: `message_handle` is the provider id.
-- Errors [doc]: "any code besides 0 or null is a failure": 4000 validation, 4001 rate limit, 4002 blacklisted
-  number, 5000 internal, 5003 server rate exceeded, 10001 failed to send, 10002 failed to resolve status.
-  The error body's schema is not documented [?]: we read the MessageResponse fields (`error_code`,
-  `error_message`) and also `message`/`error`, and treat a 2xx answer whose `status` is `ERROR` (or which
-  carries an error code) as the error it names.
-- Status lookup [sdk]: `GET /api/status?handle=`; reconciliation of an ambiguous send [sdk]:
-  `GET /api/v2/messages` filtered by `to_number`, `sendblue_number`, `is_outbound`, `created_at_gte` /
-  `created_at_lte`, read with the documented `limit` / `offset` until a short page. The list does not echo any
-  id of ours, so a message is matched on recipient, line, content and creation time within the window; two
-  candidates, an unreadable answer or more pages than the cap are inconclusive, never "not sent".
-- Callbacks [doc]: JSON with `message_handle`, `status`, `error_code`, `error_message`, `was_downgraded`,
-  `opted_out` ... Statuses REGISTERED, PENDING, DECLINED, ACCEPTED, SUCCESS are listed but not explained [?];
-  mapped per CONTRACTS.md §6. SMS downgrades (`was_downgraded: true`) may never get past SENT: that is kept
-  in the raw payload, not taken as a failure. `opted_out: true` is read by the services as an opt-out.
-- Signature [doc]: not an HMAC; Sendblue sends the secret we configured verbatim in `sb-signing-secret`,
-  compared in constant time with the `signing_secret` credential. Whether per-message `status_callback`
-  requests carry the header is not documented [?] (CONTRACTS.md §4). Our choice: when the header is present it
-  must match (constant time), whatever the sender's options; when it is absent the callback is refused, unless
-  the sender's options say ``"callback_verification": "url_token"``, which accepts callbacks on the
-  unguessable sender uuid in the URL alone (the random URL token CONTRACTS.md §4 recommends). Staff choose that
-  only once they have seen Sendblue post status callbacks without the header.
-- Opt-out: no error code of Sendblue's means "opted out" (4002 is a blacklisted number such as 911); the
-  signal is the `opted_out: true` field, which the services read.
+- Send: headers `sb-api-key-id` / `sb-api-secret-key`; JSON `number`, `from_number` (one of our lines: the
+  sender's address), `content` (< 18,996 characters), `media_url` (one URL), `send_style`, `status_callback`. The
+  answer is a message: `message_handle` is the provider id.
+- Errors: "any code besides 0 or null is a failure": 4000 validation, 4001 rate limit, 4002 blacklisted number,
+  5000 internal, 5003 server rate exceeded, 10001 failed to send, 10002 failed to resolve status. The error body's
+  schema is not documented (assumed): we read `error_code` and `error_message`, and also `message`/`error`, and
+  treat a 2xx answer whose `status` is `ERROR` (or which carries an error code) as the error it names.
+- Status lookup: `GET /api/status?handle=`; reconciliation of an ambiguous send: `GET /api/v2/messages` filtered
+  by `to_number`, `sendblue_number`, `is_outbound`, `created_at_gte` / `created_at_lte`, read with `limit` /
+  `offset` until a short page. The list does not echo any id of ours, so a message is matched on recipient, line,
+  content and creation time within the window; two candidates, an unreadable answer or more pages than the cap
+  are inconclusive, never "not sent".
+- Callbacks: JSON with `message_handle`, `status`, `error_code`, `error_message`, `was_downgraded`, `opted_out`...
+  Statuses REGISTERED, PENDING, DECLINED, ACCEPTED, SUCCESS are listed but not explained (their mapping is
+  assumed). SMS downgrades (`was_downgraded: true`) may never get past SENT: that is kept in the raw payload, not
+  taken as a failure. `opted_out: true` is read by the services as an opt-out.
+- Signature: not an HMAC; Sendblue sends the secret we configured verbatim in `sb-signing-secret`, compared in
+  constant time with the `signing_secret` credential. Whether per-message `status_callback` requests carry the
+  header is not documented. Our choice: when the header is present it must match (constant time), whatever the
+  sender's options; when it is absent the callback is refused, unless the sender's options say
+  ``"callback_verification": "url_token"``, which accepts callbacks on the unguessable sender uuid in the URL
+  alone. Staff choose that only once they have seen Sendblue post status callbacks without the header.
+- Opt-out: no error code of Sendblue's means "opted out" (4002 is a blacklisted number such as 911); the signal
+  is the `opted_out: true` field, which the services read.
 """
 
 from __future__ import annotations
@@ -67,7 +65,7 @@ SIGNATURE_HEADER = "sb-signing-secret"
 FIND_PAGE = 100
 FIND_MAX_PAGES = 20
 
-# Documented error codes (CONTRACTS.md §4).
+# Documented error codes (docs/providers.md, Sendblue: Errors).
 ERROR_TEXT = {
     "4000": "Validation error",
     "4001": "Rate limit exceeded",

@@ -1,4 +1,4 @@
-"""Bandwidth v1 "Catapult" messaging as the emulator plays it (bandwidth-v1.txt; CONTRACTS.md §5a).
+"""Bandwidth v1 "Catapult" messaging as the emulator plays it (docs/providers.md, Bandwidth v1).
 
 POST /v1/users/{userId}/messages             one message (JSON object) -> 201, empty body, Location header;
                                              or up to 50 (JSON array) -> 202, array aligned with the request of

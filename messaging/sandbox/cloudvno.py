@@ -1,4 +1,4 @@
-"""CloudVNO as the emulator plays it (cloudvno.txt; CONTRACTS.md §1).
+"""CloudVNO as the emulator plays it (docs/providers.md, CloudVNO).
 
 POST /v1/messages          send (JSON), Bearer API key; 201 with the documented message object
 GET  /v1/messages          list, newest first (`limit`, `to`, `from`): not documented, assumed (needs the
@@ -8,7 +8,7 @@ GET  /v1/messages          list, newest first (`limit`, `to`, `from`): not docum
 Errors: {"error": {"code", "message", "param", "doc_url"}} with the documented codes; 429 bodies add
 `retry_after` (seconds); every answer carries X-RateLimit-Limit / -Remaining / -Reset.
 
-Status callbacks (not specified by CloudVNO; Twilio-like, as CONTRACTS.md §1 assumes): form-encoded POST to
+Status callbacks (not specified by CloudVNO; Twilio-like, as docs/providers.md assumes): form-encoded POST to
 `status_callback` with MessageSid, SmsSid, MessageStatus, SmsStatus, From, To, ApiVersion and, on
 failed/undelivered, ErrorCode (the REST error codes) and ErrorMessage. No callback for the initial `queued`
 (as Twilio); then `sent` and the final status. Signed `X-CloudVNO-Signature` = hex HMAC-SHA256 over the

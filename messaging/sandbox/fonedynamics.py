@@ -1,4 +1,4 @@
-"""Fone Dynamics as the emulator plays it (fonedynamics.txt; CONTRACTS.md §3).
+"""Fone Dynamics as the emulator plays it (docs/providers.md, Fone Dynamics).
 
 POST /v2/Properties/{PropertySid}/Messages   send (JSON), 200 {"Message": {...}}; 400 ServiceStack
                                              {"ResponseStatus": {"ErrorCode", "Message", "Errors"}}

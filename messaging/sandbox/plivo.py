@@ -1,4 +1,4 @@
-"""Plivo as the emulator plays it (plivo.txt; CONTRACTS.md §2).
+"""Plivo as the emulator plays it (docs/providers.md, Plivo).
 
 POST /v1/Account/{auth_id}/Message/        send (JSON or form), 202 {"message", "message_uuid": [...], "api_id"}
 GET  /v1/Account/{auth_id}/Message/{uuid}/ one MDR
@@ -8,7 +8,7 @@ GET  /v1/Account/{auth_id}/                account details (credential check)
 Callbacks: form-encoded to `url` (or GET with `method=GET`), statuses queued -> sent -> final, with `Sequence`,
 signed X-Plivo-Signature-V2 (+ Ma-V2) and X-Plivo-Signature-V3, each with its nonce.
 
-Text limits (plivo.txt, `text`): GSM 03.38 text at most 1600 characters, split into 153-character units beyond
+Text limits (Plivo's `text` field): GSM 03.38 text at most 1600 characters, split into 153-character units beyond
 160; text with any other (UCS-2) character at most 737, split into 67-character units beyond 70; longer text
 is refused with 400. Multi-unit messages (Plivo's support pages): the split parts are reported part by part,
 each with its own MessageUUID, ParentMessageUUID the first part's uuid (the one the send returns), PartInfo
@@ -48,7 +48,7 @@ GSM_EXTENSION = set("^{}\\[~]|€\f")
 
 
 def units_of(text: str) -> tuple[str, int]:
-    """("gsm" or "ucs2", number of units) of a text, per plivo.txt."""
+    """("gsm" or "ucs2", number of units) of a text, as Plivo documents `text`."""
     if all(ch in GSM_BASIC or ch in GSM_EXTENSION for ch in text):
         return "gsm", 1 if len(text) <= GSM_SINGLE else -(-len(text) // GSM_UNIT)
     return "ucs2", 1 if len(text) <= UCS2_SINGLE else -(-len(text) // UCS2_UNIT)

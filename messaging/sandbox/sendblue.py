@@ -1,4 +1,4 @@
-"""Sendblue as the emulator plays it (sendblue.txt; CONTRACTS.md §4).
+"""Sendblue as the emulator plays it (docs/providers.md, Sendblue).
 
 POST /api/send-message          send (JSON: number, from_number, content, media_url, send_style, status_callback)
                                 -> MessageResponse with `message_handle`, `status: QUEUED`

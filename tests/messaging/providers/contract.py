@@ -35,7 +35,8 @@ def outbound_message(message_id=42, to="+12125550123", body="Hello", url="http:/
 
 class ProviderContract:
     provider: str = ""
-    # Every documented raw status value -> the normalized status CONTRACTS.md §6 gives it.
+    # Every documented raw status value -> the normalized status docs/providers.md gives it (its provider's
+    # "Statuses" table; test_documented_examples.py checks the two agree).
     documented_statuses: dict[str, str] = {}
     # A recipient the provider refuses as invalid (permanent, recipient-side).
     invalid_recipient: str = "+1"

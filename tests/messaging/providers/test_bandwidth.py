@@ -27,7 +27,7 @@ DELIVERY_STATES = ("waiting", "delivered", "not-delivered")
 class TestBandwidthContract(ProviderContract):
     provider = "bandwidth"
     invalid_recipient = "+1"
-    # CONTRACTS.md §6: every `state`, and every `deliveryState` (which comes with state "sent").
+    # docs/providers.md, Bandwidth v1: every `state`, and every `deliveryState` (which comes with state "sent").
     documented_statuses = {
         "queued": "queued",
         "sending": "sending",
@@ -271,7 +271,7 @@ def test_state_delivery_state_and_code(make_sender, fields, status, raw_status, 
 
 
 def test_documented_outgoing_example(make_sender, client):
-    """CONTRACTS.md §5a, the documented outgoing SMS event, verbatim."""
+    """The documented outgoing SMS event, verbatim (docs/providers.md, Bandwidth v1: Callbacks)."""
     sender = make_sender("bandwidth")
     message = contract.sent_message(sender, "m-doc")
     event = {"eventType": "sms", "direction": "out", "messageId": "m-doc",

@@ -33,7 +33,7 @@ FORM = "application/x-www-form-urlencoded"
 class TestCloudvnoContract(ProviderContract):
     provider = "cloudvno"
     invalid_recipient = "+1"
-    # Twilio's vocabulary, as CONTRACTS.md §6 assumes for CloudVNO.
+    # Twilio's vocabulary, as docs/providers.md assumes for CloudVNO.
     documented_statuses = {
         "accepted": "queued",
         "scheduled": "queued",
@@ -43,8 +43,10 @@ class TestCloudvnoContract(ProviderContract):
         "delivered": "delivered",
         "read": "delivered",
         "undelivered": "undelivered",
+        "partially_delivered": "undelivered",
         "failed": "failed",
         "canceled": "failed",
+        "expired": "failed",
         "receiving": "received",
         "received": "received",
     }
@@ -81,7 +83,7 @@ VECTOR_PARAMS = {
 
 
 def test_worked_signature_vector():
-    """CONTRACTS.md §1: computed with the documentation's snippet (not an official vector)."""
+    """docs/providers.md, CloudVNO: computed with the documentation's snippet (not an official vector)."""
     text = signed_string(VECTOR_URL, VECTOR_PARAMS)
     assert text == (
         "https://example.com/cloudvno/statusFrom=%2B14155551234&MessageSid=SM1a2b3c4d5e6f7890abcdef1234567890"
@@ -139,7 +141,7 @@ def test_json_callback_is_signed_over_url_and_raw_body(make_sender, client):
 
 
 def test_assumed_delivered_callback_example(make_sender, client):
-    """CONTRACTS.md §1, "Example (ASSUMED) CloudVNO delivered callback" -> delivered."""
+    """docs/providers.md, CloudVNO: the (assumed) delivered callback we test against -> delivered."""
     sender = make_sender("cloudvno")
     sid = "SM1a2b3c4d5e6f7890abcdef1234567890"
     message = TestCloudvnoContract().sent_message(sender, sid)
@@ -311,7 +313,7 @@ def test_emulator_callbacks_verify_end_to_end(make_sender, sandbox, live_server,
 
 
 def test_partially_delivered_is_undelivered(make_sender, client):
-    """In Twilio's list (CONTRACTS.md §1) but not in §6: our choice, documented in the adapter."""
+    """In Twilio's list; mapped to undelivered by our choice (docs/providers.md, CloudVNO: Statuses)."""
     contract = TestCloudvnoContract()
     sender = make_sender("cloudvno")
     message = contract.sent_message(sender, "SM-partial")

@@ -1,33 +1,33 @@
-"""Every callback example in CONTRACTS.md, verbatim, through the real webhook: each yields the normalized
-status that the document's §6 table gives its provider value.
+"""The status tables of docs/providers.md against the adapters, and each provider's callback example, verbatim,
+through the real webhook: each yields the normalized status the table gives its value.
 
-The examples are copied here exactly as printed (ids such as ``SM1a2b...`` included), §6 is kept beside this
-file (contracts_section6.md), and, when the documentation is beside the repository (../shared/providers/), both
-are checked against it: an example or a §6 row
-that changes there fails here. Signatures in the examples are invented values (the document says so), so each
-request is signed for the test sender by the emulator's own signer (written apart from the adapters). Fone Dynamics documents no callback body
-at all (CONTRACTS.md §3), so it has no example here.
+The examples are kept here exactly as the providers print them (ids such as ``SM1a2b...`` included) and must also
+appear, unchanged, in docs/providers.md. Signatures in the examples are invented values, so each request is signed
+for the test sender by the emulator's own signer (written apart from the adapters). Fone Dynamics documents no
+callback body at all (docs/providers.md, Fone Dynamics), so it has no example here.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
 from django.urls import reverse
 
 from messaging.models import Message, MessageEvent
+from messaging.providers import PROVIDERS
 from messaging.sandbox.cloudvno import sign as cloudvno_sign
 from messaging.sandbox.plivo import _signature_headers as plivo_signature_headers
 from tests.support import ROOT
 
-pytestmark = pytest.mark.django_db
-
-CONTRACTS = ROOT.parent / "shared" / "providers" / "CONTRACTS.md"
+DOCS = ROOT / "docs" / "providers.md"
 FORM = "application/x-www-form-urlencoded"
+# provider code -> its section of docs/providers.md
+SECTIONS = {"cloudvno": "CloudVNO", "plivo": "Plivo", "fonedynamics": "Fone Dynamics", "sendblue": "Sendblue",
+            "bandwidth": "Bandwidth v1"}
 
 CLOUDVNO_EXAMPLE = (
     "MessageSid=SM1a2b...&SmsSid=SM1a2b...&MessageStatus=delivered&SmsStatus=delivered&From=%2B14155551234"
@@ -46,67 +46,59 @@ BANDWIDTH_EXAMPLE = """{"eventType":"sms","direction":"out","messageId":"{messag
  "messageUri":"https://api.catapult.inetwork.com/v1/users/{userId}/messages/{messageId}",
  "from":"+13233326955","to":"+13865245000","text":"Example","time":"2012-11-14T16:13:06.076Z","state":"sent","segmentCount":1}"""
 
-# (provider, example body, content type, provider message id, recipient, §6 table row name, §6 value, expected
-#  normalized status, expected error code)
+# (provider, example body, content type, provider message id, recipient, the example's provider value, expected
+#  error code)
 EXAMPLES = [
-    ("cloudvno", CLOUDVNO_EXAMPLE, FORM, "SM1a2b...", "+12125559876", "CloudVNO", "delivered", "delivered", ""),
-    ("plivo", PLIVO_EXAMPLE, FORM, "1a2b3c4d-...", "+14157778888", "Plivo", "undelivered", "undelivered", "30"),
+    ("cloudvno", CLOUDVNO_EXAMPLE, FORM, "SM1a2b...", "+12125559876", "delivered", ""),
+    ("plivo", PLIVO_EXAMPLE, FORM, "1a2b3c4d-...", "+14157778888", "undelivered", "30"),
     ("sendblue", SENDBLUE_EXAMPLE, "application/json", "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx", "+19998887777",
-     "Sendblue", "DELIVERED", "delivered", ""),
-    ("bandwidth", BANDWIDTH_EXAMPLE, "application/json; charset=utf-8", "{messageId}", "+13865245000",
-     "Bandwidth v1", "state=sent", "sent", ""),
+     "DELIVERED", ""),
+    ("bandwidth", BANDWIDTH_EXAMPLE, "application/json; charset=utf-8", "{messageId}", "+13865245000", "sent", ""),
 ]
 
 
-def section6_statuses(text: str) -> dict[tuple[str, str], str]:
-    """(provider row name, provider value) -> normalized status, from the §6 table: every backquoted value of a
-    row's "Provider value" cell maps to its "Normalized" cell; rows with an empty provider cell continue the
-    provider above."""
-    table = text[text.index("## 6. Normalization"):text.index("## 7.")]
-    out: dict[tuple[str, str], str] = {}
-    provider = ""
-    for line in table.splitlines():
+def status_table(text: str, section: str) -> dict[str, set[str]]:
+    """Provider value -> the normalized statuses the "Statuses" table of a provider's section gives it (two when a
+    condition decides, e.g. Fone Dynamics `Failed`). Every backquoted value of a row's first cell maps to the
+    row's second cell."""
+    start = text.index(f"\n## {section}\n")
+    end = text.find("\n## ", start + 1)
+    body = text[start:] if end == -1 else text[start:end]
+    table = body[body.index("\n### Statuses\n"):]
+    table = table[:table.find("\n### ", 1)] if table.find("\n### ", 1) != -1 else table
+    out: dict[str, set[str]] = {}
+    rows = [line for line in table.splitlines() if line.startswith("|")][2:]  # past the header and its rule
+    for line in rows:
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) < 3 or cells[0] == "Provider" or set(cells[0]) <= {"-"} and cells[0]:
-            continue
-        if cells[0]:
-            provider = re.sub(r"\s*\(.*\)", "", cells[0])
-        normalized = cells[2].split()[0] if cells[2] else ""
-        for value in re.findall(r"`([^`]+)`", cells[1]):
-            out.setdefault((provider, value), normalized)
+        for value in re.findall(r"`([^`]+)`", cells[0]):
+            out.setdefault(value, set()).add(cells[1])
     return out
 
 
-SECTION6_COPY = Path(__file__).with_name("contracts_section6.md")
+@pytest.fixture(scope="module")
+def docs() -> str:
+    return DOCS.read_text()
 
 
-def _documentation() -> str | None:
-    return CONTRACTS.read_text() if CONTRACTS.exists() else None
+def _contract(provider: str):
+    """The provider's contract suite class, read from its test module without importing the class by name here
+    (which would collect it a second time)."""
+    module = importlib.import_module(f"tests.messaging.providers.test_{provider}")
+    return next(getattr(module, name) for name in dir(module)
+                if name.startswith("Test") and getattr(getattr(module, name), "provider", "") == provider)
 
 
-def _section6_text() -> str:
-    """§6 from the documentation when it is beside the repository, else from the copy kept with the tests."""
-    documentation = _documentation()
-    copy = SECTION6_COPY.read_text()
-    if documentation is None:
-        return copy
-    own = documentation[documentation.index("## 6. Normalization"):documentation.index("## 7.")]
-    assert own in copy, "§6 of CONTRACTS.md changed: update tests/messaging/providers/contracts_section6.md"
-    return documentation
-
-
+@pytest.mark.django_db
 @pytest.mark.parametrize(
-    "provider,body,content_type,provider_id,recipient,row,value,expected,error_code",
+    "provider,body,content_type,provider_id,recipient,value,error_code",
     EXAMPLES,
     ids=[example[0] for example in EXAMPLES],
 )
 def test_documented_callback_example_yields_the_documented_status(
-    make_sender, client, provider, body, content_type, provider_id, recipient, row, value, expected, error_code
+    docs, make_sender, client, provider, body, content_type, provider_id, recipient, value, error_code
 ):
-    documentation = _documentation()
-    if documentation is not None:
-        assert body in documentation, f"the {provider} example changed in CONTRACTS.md"
-    assert section6_statuses(_section6_text())[(row, value)] == expected, f"§6 gives {row} {value} another status"
+    assert body in docs, f"the {provider} example is not in docs/providers.md as it is here"
+    [expected] = status_table(docs, SECTIONS[provider])[value]
     sender = make_sender(provider)
     message = Message.objects.create(sender=sender, to=recipient, body="x", status=Message.Status.SENT,
                                      provider_message_id=provider_id)
@@ -130,30 +122,44 @@ def test_documented_callback_example_yields_the_documented_status(
     assert message.error_code == error_code
 
 
-def test_every_section6_value_of_our_providers_maps_as_documented():
-    """The adapters' status maps against the §6 table itself (the v1 Bandwidth rows name combinations of
-    state and deliveryState, checked through callbacks in test_bandwidth.py)."""
-    from messaging.providers import PROVIDERS
+@pytest.mark.parametrize("provider", list(SECTIONS))
+def test_every_documented_value_maps_as_documented(docs, provider):
+    """The adapter's status map against its table, both ways: every documented value maps as the table says, and
+    every value the adapter knows is documented. A value the table gives two statuses depends on a condition
+    (only Fone Dynamics `Failed`, decided by the `Submitted` time and checked through callbacks in
+    test_fonedynamics.py)."""
+    cls = PROVIDERS[provider]
+    table = status_table(docs, SECTIONS[provider])
+    assert len(table) >= 5
+    conditional = {value for value, statuses in table.items() if len(statuses) > 1}
+    assert conditional == ({"Failed"} if provider == "fonedynamics" else set())
+    for value, statuses in table.items():
+        if value not in conditional:
+            assert {cls.map_status(value)} == statuses, value
+    documented = {value.lower() for value in table}
+    assert {key.lower() for key in cls.status_map} <= documented
 
-    documentation = _section6_text()
-    rows = {"CloudVNO": "cloudvno", "Plivo": "plivo", "Fone Dynamics": "fonedynamics", "Sendblue": "sendblue"}
-    checked = 0
-    for (row, value), normalized in section6_statuses(documentation).items():
-        if row not in rows or " " in value or "=" in value:
-            continue
-        cls = PROVIDERS[rows[row]]
-        if row == "Fone Dynamics" and value == "Failed":
-            continue  # refined by the Submitted time, checked in test_fonedynamics.py
-        assert cls.map_status(value) == normalized, (row, value)
-        checked += 1
-    assert checked >= 30
+
+@pytest.mark.parametrize("provider", list(SECTIONS))
+def test_the_contract_suite_posts_every_documented_value(docs, provider):
+    """Each provider's contract suite (``documented_statuses``) posts every value of its table, as the table maps
+    it; inbound-only values, which a status callback about our message never carries, may be left out."""
+    table = status_table(docs, SECTIONS[provider])
+    posted = _contract(provider).documented_statuses
+    for value, normalized in posted.items():
+        assert normalized in table.get(value, set()), (value, normalized)
+    missing = {value for value, statuses in table.items() if value not in posted and statuses != {"received"}}
+    assert not missing
 
 
-def test_the_section6_reader_reads_the_table():
-    text = "## 6. Normalization\n| Provider | Provider value | → Normalized | Terminal? |\n|---|---|---|---|\n" \
-           "| Plivo | `queued` | queued | no |\n| | `failed`, `rejected` | failed | yes |\n## 7. x"
-    assert section6_statuses(text) == {("Plivo", "queued"): "queued", ("Plivo", "failed"): "failed",
-                                       ("Plivo", "rejected"): "failed"}
+def test_the_status_table_reader_reads_a_table():
+    text = ("# x\n## Plivo\n### Sending\n| a | b |\n|---|---|\n| `x` | y |\n### Statuses\nSome words.\n\n"
+            "| Provider value | Normalized | Final | Notes |\n|---|---|---|---|\n| `queued` | queued | no | |\n"
+            "| `failed`, `rejected` | failed | yes | `read` is noted |\n| `Failed` | undelivered | yes | |\n"
+            "### Callbacks\n| `later` | sent |\n## Sendblue\n### Statuses\n| v | n |\n|---|---|\n| `SENT` | sent |\n")
+    assert status_table(text, "Plivo") == {"queued": {"queued"}, "failed": {"failed"}, "rejected": {"failed"},
+                                           "Failed": {"undelivered"}}
+    assert status_table(text, "Sendblue") == {"SENT": {"sent"}}
 
 
 def test_examples_are_json_where_the_documentation_says_so():

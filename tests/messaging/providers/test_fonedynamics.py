@@ -21,7 +21,8 @@ class TestFonedynamicsContract(ProviderContract):
     invalid_recipient = "+1"
     delivered_status = "Delivered"
     sent_status = "Submitted"
-    # CONTRACTS.md §6. "Received" is inbound (a reply), tested below; "Failed" here has no Submitted time.
+    # docs/providers.md, Fone Dynamics: Statuses. "Received" is inbound (a reply), tested below; "Failed" here
+    # has no Submitted time.
     documented_statuses = {
         "Processing": "queued",
         "Submitted": "sent",

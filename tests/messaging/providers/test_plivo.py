@@ -59,7 +59,7 @@ class TestPlivoContract(ProviderContract):
         return {**request, "headers": headers}
 
 
-# ---- signatures: the official vectors (CONTRACTS.md §2) ----
+# ---- signatures: the official vectors of Plivo's SDKs (docs/providers.md, Plivo: Callbacks) ----
 
 V3_TOKEN = "Y2Q2ZDgxZmY5YWRiOTI5YmQ1Njg0MTAxZWIyOTc4"
 V3_NONCE = "31627761595286130198"
@@ -140,7 +140,7 @@ def test_v3_covers_the_body(make_sender):
 
 
 def test_a_failing_v3_does_not_refuse_a_valid_v2(make_sender):
-    """Any valid documented signature is enough (V2 signs the URL and nonce only: CONTRACTS.md §2)."""
+    """Any valid documented signature is enough (V2 signs the URL and nonce only: docs/providers.md, Plivo)."""
     sender = make_sender("plivo")
     adapter = provider_for(sender)
     url = "https://example.com/webhooks/plivo/x/status/"
@@ -275,7 +275,7 @@ def test_one_undelivered_part_makes_the_message_undelivered(make_sender, client)
 @pytest.mark.parametrize("outcome,units", [("undelivered", 5), ("delivered", 5), ("failed", 2)])
 def test_emulated_multi_unit_message_reaches_the_right_final_status(make_sender, sandbox, live_server, outcome,
                                                                      units):
-    """700 GSM characters are 5 units of 153 (plivo.txt); the emulator reports each part, ending with the
+    """700 GSM characters are 5 units of 153 (docs/providers.md, Plivo); the emulator reports each part, ending with the
     undelivered one for an undelivered message, after the others were delivered."""
     contract = TestPlivoContract()
     body = "x" * (700 if units == 5 else 200)

@@ -31,7 +31,7 @@ class TestSendblueContract(ProviderContract):
     invalid_recipient = "+1"
     delivered_status = "DELIVERED"
     sent_status = "SENT"
-    # Every status the callback docs and the list API enum name (CONTRACTS.md §4, §6).
+    # Every status the callback docs and the list API enum name (docs/providers.md, Sendblue: Statuses).
     documented_statuses = {
         "REGISTERED": "queued",
         "PENDING": "queued",
@@ -81,7 +81,7 @@ def _post(client, sender, body: dict, secret: str | None = None):
 
 
 def test_documented_delivered_example(make_sender, client):
-    """CONTRACTS.md §4, "Documented delivered example" -> delivered."""
+    """The documented delivered example (docs/providers.md, Sendblue: Callbacks) -> delivered."""
     sender = make_sender("sendblue")
     handle = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxx"
     message = TestSendblueContract().sent_message(sender, handle)
