@@ -122,6 +122,13 @@ def test_documented_callback_example_yields_the_documented_status(
     assert message.error_code == error_code
 
 
+def test_every_registered_provider_has_its_section(docs):
+    assert set(SECTIONS) == set(PROVIDERS)
+    for section in SECTIONS.values():
+        assert f"\n## {section}\n" in docs
+        assert status_table(docs, section)
+
+
 @pytest.mark.parametrize("provider", list(SECTIONS))
 def test_every_documented_value_maps_as_documented(docs, provider):
     """The adapter's status map against its table, both ways: every documented value maps as the table says, and
