@@ -122,7 +122,7 @@ def campaign_launch(*, campaign: Campaign, user=None, check_media: bool = True) 
         if not claimed:
             raise CampaignError(f"This campaign is {Campaign.objects.get(pk=campaign.pk).status}; it cannot be launched.")
         sender_ids = [s.pk for s in campaign_senders(campaign=campaign)]
-        messaging.dispatch_open(campaign_id=campaign.pk, template=campaign.body, media_urls=campaign.media_urls,
+        messaging.dispatch_open(campaign_id=campaign.pk, name=campaign.name, template=campaign.body, media_urls=campaign.media_urls,
                                 sender_ids=sender_ids, backup_sender_id=campaign.backup_sender_id)
         queued = messaging.messages_queue(campaign_id=campaign.pk, recipients=selectors.campaign_audience(
             campaign=campaign), sender_ids=sender_ids, media_urls=campaign.media_urls)

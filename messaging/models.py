@@ -164,8 +164,8 @@ class MessageEvent(models.Model):
 
 
 class Dispatch(models.Model):
-    """A campaign as the send path sees it: what to send (the template rendered for each contact at send time,
-    the media), from which senders, the backup sender, and whether sending is allowed right now.
+    """A campaign as the send path sees it: its name, what to send (the template rendered for each contact at
+    send time, the media), from which senders, the backup sender, and whether sending is allowed right now.
 
     The campaign's owner sets it through the dispatch services when it launches, pauses, resumes or cancels;
     the send path reads only this row, never the campaign."""
@@ -178,6 +178,7 @@ class Dispatch(models.Model):
     campaign = models.OneToOneField(
         "campaigns.Campaign", on_delete=models.CASCADE, primary_key=True, related_name="dispatch"
     )
+    name = models.CharField(max_length=200, blank=True, help_text="the campaign's name, for pages that list messages")
     state = models.CharField(max_length=10, choices=State.choices, default=State.SENDING)
     template = models.TextField(blank=True)
     media_urls = models.JSONField(blank=True, default=list)

@@ -10,6 +10,7 @@ import logging
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -21,7 +22,13 @@ from .services import events_apply
 logger = logging.getLogger("messaging.webhooks")
 
 
+class UnreadableBody(ValueError):
+    """The request's body cannot be decoded as what it says it is (JSON, a form)."""
+
+
 def callback_request(request: HttpRequest, url: str) -> CallbackRequest:
+    """The request as adapters see it. UnreadableBody when its body cannot be decoded: JSON that is not JSON
+    (or nests deeper than the decoder goes), a form that is not a form."""
     body = request.body
     content_type = (request.content_type or "").lower()
     parsed_json = None
@@ -29,10 +36,16 @@ def callback_request(request: HttpRequest, url: str) -> CallbackRequest:
     if "json" in content_type or (body[:1] in (b"{", b"[") and "form" not in content_type):
         try:
             parsed_json = json.loads(body.decode("utf-8")) if body else None
+        except RecursionError:
+            raise UnreadableBody("JSON nested too deeply") from None
         except (UnicodeDecodeError, ValueError):
-            parsed_json = None
+            if "json" in content_type:
+                raise UnreadableBody("not JSON") from None
     elif request.method == "POST":
-        form = [(key, value) for key, values in request.POST.lists() for value in values]
+        try:
+            form = [(key, value) for key, values in request.POST.lists() for value in values]
+        except MultiPartParserError:
+            raise UnreadableBody("not a readable form") from None
     return CallbackRequest(
         method=request.method,
         url=url,
@@ -73,7 +86,11 @@ def _verified(request: HttpRequest, provider: str, sender_uuid) -> tuple[Sender,
     verified = None
     last_error = "signature missing"
     for url in _candidate_urls(request):
-        candidate = callback_request(request, url)
+        try:
+            candidate = callback_request(request, url)
+        except UnreadableBody as exc:
+            logger.warning("%s callback for sender %s unreadable: %s", provider, sender.pk, exc)
+            return _plain("unreadable callback", 400)
         try:
             adapter.verify_callback(candidate)
         except SignatureError as exc:

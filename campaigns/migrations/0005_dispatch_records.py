@@ -17,6 +17,7 @@ def forwards(apps, schema_editor):
         Dispatch.objects.get_or_create(
             campaign_id=campaign.pk,
             defaults={
+                "name": campaign.name,
                 "state": STATES[campaign.status],
                 "template": campaign.body or "",
                 "media_urls": list(campaign.media_urls or []),

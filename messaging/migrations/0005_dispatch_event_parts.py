@@ -26,6 +26,7 @@ class Migration(migrations.Migration):
             name='Dispatch',
             fields=[
                 ('campaign', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='dispatch', serialize=False, to='campaigns.campaign')),
+                ('name', models.CharField(blank=True, help_text="the campaign's name, for pages that list messages", max_length=200)),
                 ('state', models.CharField(choices=[('sending', 'Sending'), ('paused', 'Paused'), ('canceled', 'Canceled')], default='sending', max_length=10)),
                 ('template', models.TextField(blank=True)),
                 ('media_urls', models.JSONField(blank=True, default=list)),

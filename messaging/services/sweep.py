@@ -25,7 +25,7 @@ def messages_sweep() -> dict:
     from ..tasks import reconcile
 
     now = timezone.now()
-    single = Message.objects.filter(campaign__isnull=True, direction=Message.Direction.OUTBOUND)
+    single = Message.objects.filter(campaign_id__isnull=True, direction=Message.Direction.OUTBOUND)
     requeued = messages_enqueue_due(single, limit=1000, batch_size=settings.SEND_BATCH_SIZE)
 
     ask_before = now - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS)

@@ -133,3 +133,76 @@ def test_an_unconfirmed_message_of_a_canceled_campaign_is_not_resent(make_sender
     assert message.status == S.UNCONFIRMED
     assert message_send(message_id=message.pk) == "skipped"
     assert sandbox.ledger()["accepted"] == 1
+
+
+def test_a_failed_lookup_of_a_sent_message_leaves_it_for_a_later_check(make_sender, sandbox):
+    sender = make_sender("plivo")
+    message = single(sender)
+    assert message_send(message_id=message.pk) == "sent"
+    type(sender).objects.filter(pk=sender.pk).update(api_base_url=f"http://127.0.0.1:{free_port()}")
+
+    assert message_reconcile(message_id=message.pk) == "retry"
+    message.refresh_from_db()
+    assert message.status == S.SENT and message.checked_at is not None
+
+
+def test_a_sender_whose_secrets_cannot_be_decrypted_is_reconciled_once_they_can(make_sender, sandbox, settings,
+                                                                                   caplog):
+    from cryptography.fernet import Fernet
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    sandbox.config(ambiguous=1.0)
+    settings.CREDENTIALS_KEYS = [old_key]
+    sender = make_sender("plivo", credentials={"auth_id": "test-auth_id-value", "auth_token": "Tok-Secret-0078"})
+    message = single(sender)
+    assert message_send(message_id=message.pk) == "unconfirmed"
+    sandbox.config(ambiguous=0.0)
+
+    settings.CREDENTIALS_KEYS = [new_key]  # the key was changed, the old one not kept
+    assert message_reconcile(message_id=message.pk) == "retry"
+    message.refresh_from_db()
+    assert message.status == S.UNCONFIRMED
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "cannot be reconciled" in logged and "Tok-Secret-0078" not in logged
+
+    settings.CREDENTIALS_KEYS = [new_key, old_key]  # staff put the old key back beside the new one
+    assert message_reconcile(message_id=message.pk) == "found"
+    message.refresh_from_db()
+    assert message.status == S.SENT and message.provider_message_id
+    assert sandbox.ledger()["accepted"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lookup_answer_that_loses_the_race_with_staff_changes_nothing(make_sender, sandbox):
+    """The reconciler finds the message at the provider; while it waits for the answer, staff confirm it as sent.
+    The staff decision stands and the reconciler's answer is dropped (one status change, one event)."""
+    import threading
+
+    from django.db import connection
+
+    from tests.support import wait_until
+
+    sandbox.config(ambiguous=1.0)
+    sender = make_sender("plivo")
+    message = single(sender)
+    assert message_send(message_id=message.pk) == "unconfirmed"
+    sandbox.config(ambiguous=0.0, latency_ms=1500)
+    answers = []
+
+    def reconcile():
+        try:
+            answers.append(message_reconcile(message_id=message.pk))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=reconcile)
+    thread.start()
+    wait_until(lambda: Message.objects.filter(pk=message.pk, checked_at__isnull=False).exists(), timeout=10,
+               message="the reconciler to read the message")
+    assert message_confirm_sent(message_id=message.pk) is True
+    thread.join(30)
+
+    assert answers == ["skipped"]
+    message.refresh_from_db()
+    assert (message.status, message.error_message) == (S.SENT, "Confirmed as sent by staff.")
+    assert not MessageEvent.objects.filter(message=message, source="lookup").exists()

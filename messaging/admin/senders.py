@@ -1,3 +1,6 @@
+"""Senders in the admin: write-only secrets, the pace in use, the webhook URLs to paste in the provider's console,
+the provider's documented limits, and a credentials check."""
+
 from __future__ import annotations
 
 import json
@@ -6,13 +9,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from . import pacing, services
-from .fields import UNDECRYPTABLE_MESSAGE, is_undecryptable
-from .models import ConsentEvent, Message, MessageEvent, Sender, Suppression
-from .phones import phone_e164
-from .providers import PROVIDERS, inbound_url, provider_for
-from .providers.base import ConfigurationError, ProviderError, url_for_console
-from .services import callback_url
+from .. import pacing
+from ..fields import UNDECRYPTABLE_MESSAGE, is_undecryptable
+from ..models import Sender
+from ..providers import PROVIDERS, inbound_url, provider_for
+from ..providers.base import ConfigurationError, ProviderError, url_for_console
+from ..services import callback_url
 
 
 def _masked(value) -> str:
@@ -261,120 +263,3 @@ class SenderAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{sender.name}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{sender.name}: {answer}", messages.SUCCESS)
-
-
-@admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "to", "sender", "campaign", "direction", "status", "error_code", "attempts",
-                    "sent_at", "delivered_at", "updated_at")
-    list_filter = ("status", "direction", "sender")
-    search_fields = ("to", "provider_message_id", "body")
-    list_select_related = ("sender", "campaign")
-    raw_id_fields = ("campaign", "contact")
-    readonly_fields = [f.name for f in Message._meta.fields]
-    actions = ["resend_unconfirmed", "confirm_sent"]
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    @admin.action(description="Resend messages whose outcome is unknown (unconfirmed)")
-    def resend_unconfirmed(self, request, queryset):
-        n = sum(services.message_resend(message_id=pk) for pk in queryset.values_list("pk", flat=True))
-        self.message_user(request, f"{n} unconfirmed messages will be sent again.")
-
-    @admin.action(description="Mark unconfirmed messages as sent (checked with the provider)")
-    def confirm_sent(self, request, queryset):
-        n = sum(services.message_confirm_sent(message_id=pk) for pk in queryset.values_list("pk", flat=True))
-        self.message_user(request, f"{n} unconfirmed messages recorded as sent.")
-
-
-@admin.register(MessageEvent)
-class MessageEventAdmin(admin.ModelAdmin):
-    list_display = ("id", "provider_message_id", "sender", "source", "status", "raw_status", "error_code",
-                    "sequence", "occurred_at", "applied")
-    list_filter = ("source", "status", "applied", "sender")
-    search_fields = ("provider_message_id",)
-    list_select_related = ("sender",)
-    raw_id_fields = ("message",)
-    show_full_result_count = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in MessageEvent._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
-    """The current consent state of each number, read-only: it changes through consent-ledger entries."""
-
-    list_display = ("phone", "opted_out", "updated_at")
-    list_filter = ("opted_out",)
-    search_fields = ("phone",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ConsentEventForm(forms.ModelForm):
-    class Meta:
-        model = ConsentEvent
-        fields = ("phone", "action", "detail")
-
-    def clean_phone(self):
-        try:
-            return phone_e164(self.cleaned_data.get("phone") or "")
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
-
-
-@admin.register(ConsentEvent)
-class ConsentEventAdmin(admin.ModelAdmin):
-    form = ConsentEventForm
-    list_display = ("phone", "action", "method", "detail", "created_by", "created_at", "undoes")
-    list_filter = ("action", "method")
-    search_fields = ("phone", "detail")
-    list_select_related = ("created_by", "undoes")
-    actions = ["undo"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in ConsentEvent._meta.fields] if obj else []
-
-    def get_fields(self, request, obj=None):
-        return [f.name for f in ConsentEvent._meta.fields if f.name != "id"] if obj else ["phone", "action", "detail"]
-
-    def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)  # append-only: entries are read-only
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the ledger keeps its history: an entry is undone by another entry, never deleted
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            return  # the ledger is append-only
-        entry = services.consent_record(phone=obj.phone, action=obj.action, method=ConsentEvent.Method.STAFF,
-                                        detail=obj.detail, user=request.user)
-        obj.pk = entry.pk
-
-    @admin.action(description="Undo (adds an entry of its own)")
-    def undo(self, request, queryset):
-        done = 0
-        for entry in queryset:
-            try:
-                services.consent_undo(event=entry, user=request.user)
-            except ValueError as exc:
-                self.message_user(request, str(exc), messages.WARNING)
-            else:
-                done += 1
-        self.message_user(request, f"{done} entries undone.")

@@ -1,0 +1,82 @@
+"""The consent ledger in the admin: append-only entries, an undo that is an entry of its own, and each number's
+current state, read-only."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+
+from .. import services
+from ..models import ConsentEvent, Suppression
+from ..phones import phone_e164
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """The current consent state of each number, read-only: it changes through consent-ledger entries."""
+
+    list_display = ("phone", "opted_out", "updated_at")
+    list_filter = ("opted_out",)
+    search_fields = ("phone",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ConsentEventForm(forms.ModelForm):
+    class Meta:
+        model = ConsentEvent
+        fields = ("phone", "action", "detail")
+
+    def clean_phone(self):
+        try:
+            return phone_e164(self.cleaned_data.get("phone") or "")
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(admin.ModelAdmin):
+    form = ConsentEventForm
+    list_display = ("phone", "action", "method", "detail", "created_by", "created_at", "undoes")
+    list_filter = ("action", "method")
+    search_fields = ("phone", "detail")
+    list_select_related = ("created_by", "undoes")
+    actions = ["undo"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in ConsentEvent._meta.fields] if obj else []
+
+    def get_fields(self, request, obj=None):
+        return [f.name for f in ConsentEvent._meta.fields if f.name != "id"] if obj else ["phone", "action", "detail"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)  # append-only: entries are read-only
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the ledger keeps its history: an entry is undone by another entry, never deleted
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # the ledger is append-only
+        entry = services.consent_record(phone=obj.phone, action=obj.action, method=ConsentEvent.Method.STAFF,
+                                        detail=obj.detail, user=request.user)
+        obj.pk = entry.pk
+
+    @admin.action(description="Undo (adds an entry of its own)")
+    def undo(self, request, queryset):
+        done = 0
+        for entry in queryset:
+            try:
+                services.consent_undo(event=entry, user=request.user)
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            else:
+                done += 1
+        self.message_user(request, f"{done} entries undone.")

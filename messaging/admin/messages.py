@@ -1,0 +1,78 @@
+"""Messages and their status history in the admin: read-only, with the staff decisions an unknown outcome needs."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
+from django.utils.html import format_html
+
+from .. import services
+from ..models import Dispatch, Message, MessageEvent
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("id", "to", "sender", "campaign_name", "direction", "status", "error_code", "attempts",
+                    "sent_at", "delivered_at", "updated_at")
+    list_filter = ("status", "direction", "sender")
+    search_fields = ("to", "provider_message_id", "body")
+    list_select_related = ("sender",)
+    # The campaign and the contact are another app's rows: shown by id (with a link), never read from here.
+    readonly_fields = [f.name for f in Message._meta.fields if f.name not in ("campaign", "contact")] + [
+        "campaign_name", "contact_link"]
+    exclude = ("campaign", "contact")
+    actions = ["resend_unconfirmed", "confirm_sent"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        names = Dispatch.objects.filter(campaign_id=OuterRef("campaign_id")).values("name")[:1]
+        return super().get_queryset(request).annotate(campaign_label=Subquery(names))
+
+    @admin.display(description="campaign", ordering="campaign_id")
+    def campaign_name(self, obj):
+        if not obj.campaign_id:
+            return "-"
+        label = getattr(obj, "campaign_label", None) or f"campaign #{obj.campaign_id}"
+        return format_html('<a href="{}">{}</a>', reverse("admin:campaigns_campaign_change", args=[obj.campaign_id]),
+                           label)
+
+    @admin.display(description="contact")
+    def contact_link(self, obj):
+        if not obj.contact_id:
+            return "-"
+        return format_html('<a href="{}">contact #{}</a>',
+                           reverse("admin:campaigns_contact_change", args=[obj.contact_id]), obj.contact_id)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Resend messages whose outcome is unknown (unconfirmed)")
+    def resend_unconfirmed(self, request, queryset):
+        n = sum(services.message_resend(message_id=pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{n} unconfirmed messages will be sent again.")
+
+    @admin.action(description="Mark unconfirmed messages as sent (checked with the provider)")
+    def confirm_sent(self, request, queryset):
+        n = sum(services.message_confirm_sent(message_id=pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{n} unconfirmed messages recorded as sent.")
+
+
+@admin.register(MessageEvent)
+class MessageEventAdmin(admin.ModelAdmin):
+    list_display = ("id", "provider_message_id", "sender", "source", "status", "raw_status", "error_code",
+                    "sequence", "occurred_at", "applied")
+    list_filter = ("source", "status", "applied", "sender")
+    search_fields = ("provider_message_id",)
+    list_select_related = ("sender",)
+    raw_id_fields = ("message",)
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in MessageEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
