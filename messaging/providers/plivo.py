@@ -10,7 +10,8 @@ accepted when it matches our token (the sender *is* the main account) and otherw
 refuse a request whose V2 or V3 is valid. A request with no valid signature is refused.
 
 Split messages: each part is reported on its own; its event is keyed on ``ParentMessageUUID`` (the uuid the send
-returned) and says which part it reports (``part``, ``parts`` from ``PartInfo``).
+returned) and says which part it reports (``part``, ``parts`` from ``PartInfo``); the services combine the parts
+into the whole message's status (``messaging.services.parts``).
 """
 
 from __future__ import annotations
@@ -315,51 +316,6 @@ class PlivoProvider(Provider):
             )
         ]
 
-    def combine_parts(self, events: list[StatusEvent], history) -> list[StatusEvent]:
-        """A part's callback becomes the status of the whole message: undelivered (or failed) as soon as one
-        part is, delivered once every part is, sent (or queued) in between. ``history`` gives the callbacks
-        stored so far for the message, so the parts already reported count."""
-        out = []
-        for event in events:
-            part, parts = _part_info(event.raw if isinstance(event.raw, dict) else {})
-            if parts <= 1 or event.direction != "outbound":
-                out.append(event)
-                continue
-            latest: dict[int, dict] = {}
-            for payload in [*history(event.provider_message_id), event.raw]:
-                if not isinstance(payload, dict):
-                    continue
-                index, total = _part_info(payload)
-                if total != parts or not 1 <= index <= parts:
-                    continue
-                if _rank(self.map_status(payload.get("Status"))) > _rank(self.map_status(
-                        (latest.get(index) or {}).get("Status"))):
-                    latest[index] = payload  # forward only; the first terminal status of a part wins
-            statuses = {index: self.map_status(p.get("Status")) for index, p in latest.items()}
-            failing = [latest[i] for i in sorted(statuses) if statuses[i] in (UNDELIVERED, FAILED)]
-            if any(statuses[i] == UNDELIVERED for i in statuses):
-                combined = UNDELIVERED
-            elif failing:
-                combined = FAILED
-            elif len(statuses) == parts and all(s == DELIVERED for s in statuses.values()):
-                combined = DELIVERED
-            elif any(s in (SENT, DELIVERED) for s in statuses.values()):
-                combined = SENT
-            else:
-                combined = QUEUED
-            code = event.error_code
-            if combined in (UNDELIVERED, FAILED) and failing:
-                worst = next((p for p in failing if self.map_status(p.get("Status")) == combined), failing[0])
-                code = clean_error_code(worst.get("ErrorCode"))
-            out.append(replace(
-                event,
-                status=combined,
-                raw_status=f"{event.raw_status} (part {part} of {parts})",
-                error_code=code,
-                error_message=ERROR_TEXT.get(code, "") if code else "",
-            ))
-        return out
-
 
 def _part_info(params: dict) -> tuple[int, int]:
     """(part, parts) from PartInfo "2 of 3"; (1, 1) when absent or unreadable."""
@@ -369,10 +325,6 @@ def _part_info(params: dict) -> tuple[int, int]:
     except (IndexError, ValueError):
         return 1, 1
     return (part, parts) if 1 <= part <= parts else (1, 1)
-
-
-def _rank(status: str) -> int:
-    return {QUEUED: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3}.get(status, 0)
 
 
 # Plivo message error codes (docs/providers.md, Plivo: Errors).

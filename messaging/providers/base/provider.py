@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -235,14 +234,6 @@ class Provider(PagedFind, MediaChecks):
         LookupInconclusiveError when the answer cannot tell (page cap reached, unreadable list, several
         candidates), and NotImplementedError when the provider cannot be asked at all."""
         raise NotImplementedError(f"{self.name} cannot be asked about a message without its id")
-
-    # ---- callbacks that report on parts of one message ----
-
-    def combine_parts(self, events: list[StatusEvent], history: Callable[[str], list[dict]]) -> list[StatusEvent]:
-        """Events of a provider that reports each part of a long message separately, combined into the
-        message's own status. ``history(provider_message_id)`` returns the raw payloads already stored for
-        that message. Providers that report whole messages return ``events`` unchanged."""
-        return events
 
     def check_credentials(self) -> str:
         """One harmless authenticated call. Returns a short human answer; raises ProviderError."""
