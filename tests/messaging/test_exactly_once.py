@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from messaging.models import Message, MessageEvent
 from messaging.selectors import campaign_counts, campaign_counts_exact
-from messaging.services import consent_record, message_claim, message_reconcile, message_send, messages_send
+from messaging.services import consent_record, message_claim, message_send, messages_send
 from messaging.services import messages_sweep as sweep
 from tests.messaging.providers import test_plivo
-from tests.support import wait_until
+from tests.messaging.races import reconcile_while
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = Message.Status
@@ -50,25 +50,11 @@ def test_a_reconciler_answer_about_an_older_claim_changes_nothing(make_sender, m
     Message.objects.filter(pk=message.pk).update(claimed_at=timezone.now() - timedelta(minutes=10))
     sandbox.config(latency_ms=1500)  # the provider takes its time to answer the reconciler
 
-    answers = []
-
-    def reconcile():
-        try:
-            answers.append(message_reconcile(message_id=message.pk))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=reconcile)
-    thread.start()
-    # The reconciler has read the claim it is about (it stamps checked_at next) and waits for the provider.
-    wait_until(lambda: Message.objects.filter(pk=message.pk, checked_at__isnull=False).exists(), timeout=10,
-               message="the reconciler to read the message")
-    assert thread.is_alive(), "the provider answered before the message could be claimed again"
     # Meanwhile: the message was given back and claimed again by a live worker.
-    Message.objects.filter(pk=message.pk).update(claimed_at=timezone.now(), attempts=2)
-    thread.join(30)
+    answer = reconcile_while(
+        message, lambda: Message.objects.filter(pk=message.pk).update(claimed_at=timezone.now(), attempts=2))
 
-    assert answers == ["skipped"]
+    assert answer == "skipped"
     message.refresh_from_db()
     assert (message.status, message.attempts) == (S.SENDING, 2)
     assert_counts_exact(campaign)

@@ -176,33 +176,17 @@ def test_a_sender_whose_secrets_cannot_be_decrypted_is_reconciled_once_they_can(
 def test_a_lookup_answer_that_loses_the_race_with_staff_changes_nothing(make_sender, sandbox):
     """The reconciler finds the message at the provider; while it waits for the answer, staff confirm it as sent.
     The staff decision stands and the reconciler's answer is dropped (one status change, one event)."""
-    import threading
-
-    from django.db import connection
-
-    from tests.support import wait_until
+    from tests.messaging.races import reconcile_while
 
     sandbox.config(ambiguous=1.0)
     sender = make_sender("plivo")
     message = single(sender)
     assert message_send(message_id=message.pk) == "unconfirmed"
     sandbox.config(ambiguous=0.0, latency_ms=1500)
-    answers = []
 
-    def reconcile():
-        try:
-            answers.append(message_reconcile(message_id=message.pk))
-        finally:
-            connection.close()
+    answer = reconcile_while(message, lambda: message_confirm_sent(message_id=message.pk))
 
-    thread = threading.Thread(target=reconcile)
-    thread.start()
-    wait_until(lambda: Message.objects.filter(pk=message.pk, checked_at__isnull=False).exists(), timeout=10,
-               message="the reconciler to read the message")
-    assert message_confirm_sent(message_id=message.pk) is True
-    thread.join(30)
-
-    assert answers == ["skipped"]
+    assert answer == "skipped"
     message.refresh_from_db()
     assert (message.status, message.error_message) == (S.SENT, "Confirmed as sent by staff.")
     assert not MessageEvent.objects.filter(message=message, source="lookup").exists()
