@@ -3,6 +3,8 @@ OutboundMessage an adapter sends, with its status-callback URL."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.conf import settings
 from django.db import connection
 from django.urls import reverse
@@ -13,9 +15,14 @@ from ..personalize import message_context, render
 from ..providers.base import OutboundMessage, PermanentError, Provider
 
 
+@lru_cache(maxsize=1024)
+def _status_path(provider: str, sender_uuid: str) -> str:
+    return reverse("messaging:webhook_status", args=[provider, sender_uuid])
+
+
 def callback_url(*, sender: Sender, message_id: int | None = None) -> str:
     """The public URL of a sender's status callbacks; with ``message_id``, the one a message carries."""
-    path = reverse("messaging:webhook_status", args=[sender.provider, sender.uuid])
+    path = _status_path(sender.provider, str(sender.uuid))
     return f"{settings.PUBLIC_BASE_URL}{path}" + (f"?m={message_id}" if message_id else "")
 
 
