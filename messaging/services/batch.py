@@ -30,7 +30,7 @@ from ..providers.base import (
 )
 from .circuit import circuit_open_until, circuit_record
 from .claiming import message_release, messages_claim, send_lease_seconds
-from .outbound import bodies_save, messages_personalize, outbound_checked
+from .outbound import bodies_save, messages_for_send, messages_personalize, outbound_checked
 from .outcomes import backups_for, message_fail_over, send_error, sent_record
 
 S = Message.Status
@@ -145,7 +145,7 @@ def sender_messages_send(*, sender: Sender, message_ids: list[int]) -> dict[int,
     # The lease runs from the claim time written in the rows (the reconciler's reference), not from now.
     deadline = claimed_at.timestamp() + send_lease_seconds()
     words = {mid: "skipped" for mid in message_ids if mid not in set(claimed)}
-    messages = list(Message.objects.filter(pk__in=claimed).order_by("id"))
+    messages = messages_for_send(claimed)
     for message in messages:
         message.sender = sender  # loaded once for the batch (its secrets decrypted once)
     personalized = messages_personalize(messages)

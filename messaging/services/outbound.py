@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 
 from .. import audience
@@ -36,19 +37,24 @@ def outbound_for(message: Message, sender: Sender | None = None) -> OutboundMess
     )
 
 
+def messages_for_send(message_ids: list[int]) -> list[Message]:
+    """Claimed messages in id order, each with its campaign's template (``template``, from the dispatch
+    record) read in the same query."""
+    template = Dispatch.objects.filter(campaign_id=OuterRef("campaign_id")).values("template")[:1]
+    return list(Message.objects.filter(pk__in=message_ids).annotate(template=Subquery(template)).order_by("id"))
+
+
 def messages_personalize(messages: list[Message]) -> list[Message]:
-    """Fill in, once, the body of each campaign message that has none: its campaign's template (from the
-    dispatch record) rendered with its contact's fields (``messaging.audience``). Returns the messages
-    changed; ``bodies_save`` stores them."""
+    """Fill in, once, the body of each campaign message that has none: its campaign's template rendered with
+    its contact's fields (``messaging.audience``). The messages come from ``messages_for_send``. Returns the
+    messages changed; ``bodies_save`` stores them."""
     todo = [m for m in messages if not m.body and m.campaign_id]
     if not todo:
         return []
-    templates = dict(Dispatch.objects.filter(campaign_id__in={m.campaign_id for m in todo})
-                     .values_list("campaign_id", "template"))
     fields = audience.contact_fields(m.contact_id for m in todo)
     for message in todo:
         context = message_context(fields.get(message.contact_id), phone=message.to)
-        message.body = render(templates.get(message.campaign_id) or "", context)
+        message.body = render(message.template or "", context)
     return todo
 
 
