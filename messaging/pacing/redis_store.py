@@ -6,7 +6,6 @@ deployments (and test runs) sharing one Redis never share a pace.
 
 from __future__ import annotations
 
-import redis
 from django.db import connection
 
 _RESERVE_LUA = """
@@ -53,6 +52,8 @@ class RedisStore:
     """One client (and its connection pool, thread-safe and renewed after a fork) per process."""
 
     def __init__(self, url: str):
+        import redis  # only where Redis is the broker: the embedded setup never loads it
+
         self.client = redis.Redis.from_url(url)
         self._reserve = self.client.register_script(_RESERVE_LUA)
         self._push = self.client.register_script(_PUSH_LUA)
