@@ -51,11 +51,15 @@ def _own_broker_folder():
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_lingering_sessions(django_db_setup, django_db_blocker):
-    """At the end of the run, close what other processes (workers, the live server's threads) may still hold
-    open on the PostgreSQL test database, so that it can be dropped."""
+    """At the end of the run, close what this process's send threads and other processes (workers, the live
+    server's threads) may still hold open on the test database, so that it can be dropped (and SQLite leaves no
+    -wal or -shm file behind)."""
     yield
     from django.db import connection
 
+    from messaging.services.batch import send_pool_shutdown
+
+    send_pool_shutdown()
     if connection.vendor != "postgresql":
         return
     with django_db_blocker.unblock(), connection.cursor() as cursor:

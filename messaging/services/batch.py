@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import Q
 
 from .. import pacing
@@ -94,6 +95,25 @@ def _send_pool() -> ThreadPoolExecutor:
         _pool = ThreadPoolExecutor(max_workers=settings.SEND_THREADS, thread_name_prefix="send")
         _pool_pid = os.getpid()
     return _pool
+
+
+def send_pool_shutdown() -> None:
+    """End the send threads of this process, each closing its database connection first (a process that is
+    about to drop its database, or to exit)."""
+    global _pool
+    if _pool is not None and _pool_pid == os.getpid():
+        threads = len(_pool._threads)
+        if threads:
+            everyone = threading.Barrier(threads)  # one task per thread: each waits until all have one
+
+            def close() -> None:
+                everyone.wait(timeout=30)
+                connections.close_all()
+
+            for future in [_pool.submit(close) for _ in range(threads)]:
+                future.result()
+        _pool.shutdown(wait=True)
+    _pool = None
 
 
 class _NotNow(Exception):
