@@ -138,7 +138,7 @@ class CampaignAdmin(admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Launch selected campaigns now")
+    @admin.action(description="Launch selected campaigns now", permissions=["change"])
     def launch_selected(self, request, queryset):
         for campaign in queryset.select_related("sender"):
             try:
@@ -203,7 +203,7 @@ class ContactListAdmin(admin.ModelAdmin):
     def member_count(self, obj) -> int:
         return obj.member_count
 
-    @admin.action(description="Export the contacts of selected lists to CSV")
+    @admin.action(description="Export the contacts of selected lists to CSV", permissions=["change"])
     def export_csv(self, request, queryset):
         return _csv_response(exports.lists_export(lists=list(queryset)), "lists")
 
@@ -283,14 +283,14 @@ class ContactAdmin(admin.ModelAdmin):
             self.message_user(request, f"Choose a {name.replace('contact_', '')} next to the action.", messages.ERROR)
         return obj
 
-    @admin.action(description="Add to the chosen list")
+    @admin.action(description="Add to the chosen list", permissions=["change"])
     def add_to_list(self, request, queryset):
         target = self._chosen(request, "contact_list", ContactList)
         if target:
             n = services.contact_list_add(contact_list=target, contact_ids=list(queryset.values_list("pk", flat=True)))
             self.message_user(request, f"{n} contacts added to {target}.")
 
-    @admin.action(description="Remove from the chosen list")
+    @admin.action(description="Remove from the chosen list", permissions=["change"])
     def remove_from_list(self, request, queryset):
         target = self._chosen(request, "contact_list", ContactList)
         if target:
@@ -298,33 +298,33 @@ class ContactAdmin(admin.ModelAdmin):
                                              contact_ids=list(queryset.values_list("pk", flat=True)))
             self.message_user(request, f"{n} contacts removed from {target}.")
 
-    @admin.action(description="Tag with the chosen tag")
+    @admin.action(description="Tag with the chosen tag", permissions=["change"])
     def add_tag(self, request, queryset):
         tag = self._chosen(request, "tag", Tag)
         if tag:
             n = services.contact_tag_add(tag=tag, contact_ids=list(queryset.values_list("pk", flat=True)))
             self.message_user(request, f"{n} contacts tagged {tag}.")
 
-    @admin.action(description="Remove the chosen tag")
+    @admin.action(description="Remove the chosen tag", permissions=["change"])
     def remove_tag(self, request, queryset):
         tag = self._chosen(request, "tag", Tag)
         if tag:
             n = services.contact_tag_remove(tag=tag, contact_ids=list(queryset.values_list("pk", flat=True)))
             self.message_user(request, f"Tag {tag} removed from {n} contacts.")
 
-    @admin.action(description="Opt out (consent ledger)")
+    @admin.action(description="Opt out (consent ledger)", permissions=["change"])
     def opt_out(self, request, queryset):
         n = services.contacts_consent_set(contact_ids=list(queryset.values_list("pk", flat=True)), opted_out=True,
                                           user=request.user)
         self.message_user(request, f"{n} contacts opted out; the consent ledger records it under your name.")
 
-    @admin.action(description="Opt back in (consent ledger)")
+    @admin.action(description="Opt back in (consent ledger)", permissions=["change"])
     def opt_in(self, request, queryset):
         n = services.contacts_consent_set(contact_ids=list(queryset.values_list("pk", flat=True)), opted_out=False,
                                           user=request.user)
         self.message_user(request, f"{n} contacts opted back in; the consent ledger records it under your name.")
 
-    @admin.action(description="Export to CSV")
+    @admin.action(description="Export to CSV", permissions=["change"])
     def export_csv(self, request, queryset):
         return _csv_response(exports.contacts_export(queryset=queryset), "contacts")
 

@@ -69,7 +69,7 @@ class ConsentEventAdmin(admin.ModelAdmin):
                                         detail=obj.detail, user=request.user)
         obj.pk = entry.pk
 
-    @admin.action(description="Undo (adds an entry of its own)")
+    @admin.action(description="Undo (adds an entry of its own)", permissions=["add"])
     def undo(self, request, queryset):
         done = 0
         for entry in queryset:

@@ -47,12 +47,12 @@ class MessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Resend messages whose outcome is unknown (unconfirmed)")
+    @admin.action(description="Resend messages whose outcome is unknown (unconfirmed)", permissions=["change"])
     def resend_unconfirmed(self, request, queryset):
         n = sum(services.message_resend(message_id=pk) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, f"{n} unconfirmed messages will be sent again.")
 
-    @admin.action(description="Mark unconfirmed messages as sent (checked with the provider)")
+    @admin.action(description="Mark unconfirmed messages as sent (checked with the provider)", permissions=["change"])
     def confirm_sent(self, request, queryset):
         n = sum(services.message_confirm_sent(message_id=pk) for pk in queryset.values_list("pk", flat=True))
         self.message_user(request, f"{n} unconfirmed messages recorded as sent.")

@@ -248,7 +248,7 @@ class SenderAdmin(admin.ModelAdmin):
         ]
         return format_html_join("", "{}: {}<br>", rows)
 
-    @admin.action(description="Check credentials (one harmless call to the provider)")
+    @admin.action(description="Check credentials (one harmless call to the provider)", permissions=["change"])
     def check_credentials(self, request, queryset):
         for sender in queryset:
             try:
