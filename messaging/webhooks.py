@@ -126,7 +126,8 @@ def status_callback(request: HttpRequest, provider: str, sender_uuid) -> HttpRes
     if isinstance(result, HttpResponse):
         return result
     hint = request.GET.get("m", "")
-    return _applied(*result, int(hint) if hint.isdigit() else None)
+    # Our message id, or nothing: a value that is not one (other digits, out of range) is not a hint.
+    return _applied(*result, int(hint) if hint.isascii() and hint.isdigit() and len(hint) <= 18 else None)
 
 
 @csrf_exempt

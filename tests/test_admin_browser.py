@@ -47,3 +47,16 @@ def test_staff_launches_a_campaign_and_sees_it_delivered(
     assert Campaign.objects.get(pk=campaign.pk).status == "completed"
     assert Message.objects.filter(campaign=campaign, status="delivered").count() == 15
     assert sandbox.ledger()["duplicates"] == 0
+
+    # The messages list names each message's campaign (from its dispatch record) and links to it.
+    page.goto(f"{live_server.url}/admin/messaging/message/?campaign__exact={campaign.pk}")
+    names = page.locator("td.field-campaign_name a")
+    assert names.count() == 15 and set(names.all_inner_texts()) == {"Browser campaign"}
+    page.screenshot(path=str(tmp_path / "messages.png"), full_page=True)
+    message = Message.objects.filter(campaign=campaign).first()
+    page.goto(f"{live_server.url}/admin/messaging/message/{message.pk}/change/")
+    assert "Browser campaign" in page.locator(".field-campaign_name").inner_text()
+    assert f"contact #{message.contact_id}" in page.locator(".field-contact_link").inner_text()
+    page.screenshot(path=str(tmp_path / "message.png"), full_page=True)
+    page.click(".field-campaign_name a")
+    assert page.locator("#campaign-status").inner_text() == "Completed"

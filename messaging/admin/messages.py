@@ -18,10 +18,12 @@ class MessageAdmin(admin.ModelAdmin):
     list_filter = ("status", "direction", "sender")
     search_fields = ("to", "provider_message_id", "body")
     list_select_related = ("sender",)
-    # The campaign and the contact are another app's rows: shown by id (with a link), never read from here.
-    readonly_fields = [f.name for f in Message._meta.fields if f.name not in ("campaign", "contact")] + [
-        "campaign_name", "contact_link"]
-    exclude = ("campaign", "contact")
+    # The campaign and the contact are another app's rows: shown by name from the dispatch record, or by id,
+    # with a link, never read from here. Every field is read-only; they are shown in the model's order.
+    fields = readonly_fields = [
+        name for f in Message._meta.fields
+        for name in ({"campaign": ["campaign_name"], "contact": ["contact_link"]}.get(f.name, [f.name]))
+    ]
     actions = ["resend_unconfirmed", "confirm_sent"]
     show_full_result_count = False
 

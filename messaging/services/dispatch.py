@@ -25,13 +25,13 @@ def dispatch_open(
     *, campaign_id: int, name: str, template: str, media_urls: list[str], sender_ids: list[int],
     backup_sender_id: int | None,
 ) -> Dispatch:
-    """Allow a campaign's messages to be sent, with what the send path needs to send them."""
-    dispatch, _created = Dispatch.objects.update_or_create(
-        campaign_id=campaign_id,
-        defaults={"name": name, "state": D.SENDING, "template": template or "", "media_urls": list(media_urls or []),
-                  "sender_ids": [int(pk) for pk in sender_ids], "backup_sender_id": backup_sender_id},
+    """Allow a campaign's messages to be sent, with what the send path needs to send them. Once per campaign
+    (its launch): a dispatch that was paused or canceled is never reopened by this."""
+    return Dispatch.objects.create(
+        campaign_id=campaign_id, name=name, state=D.SENDING, template=template or "",
+        media_urls=list(media_urls or []), sender_ids=[int(pk) for pk in sender_ids],
+        backup_sender_id=backup_sender_id,
     )
-    return dispatch
 
 
 def dispatch_pause(*, campaign_id: int) -> bool:

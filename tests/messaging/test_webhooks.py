@@ -95,3 +95,20 @@ def test_status_and_inbound_views_each_record_what_they_are_sent(make_sender, cl
                            extra={"Text": "STOP", "From": "12125550142", "To": sender.address.lstrip("+")})
     assert client.post(inbound, **reply).status_code == 200
     assert Message.objects.get(direction="inbound").body == "STOP"
+
+
+@pytest.mark.parametrize("hint", ["²", "9" * 30, "-1", "12a"])
+def test_a_message_hint_that_is_not_one_of_our_ids_is_ignored(make_sender, hint):
+    """The ``m`` a status URL carries is only a hint: any other value is ignored, never a server error."""
+    from tests.messaging.providers.test_plivo import TestPlivoContract
+
+    plivo = TestPlivoContract()
+    sender = make_sender("plivo")
+    message = plivo.sent_message(sender, "pm-hint")
+    path = reverse("messaging:webhook_status", args=["plivo", sender.uuid]) + f"?m={hint}"
+    request = plivo.callback(sender, provider_message_id="pm-hint", raw_status="delivered",
+                             url=f"http://testserver{path}")
+    response = Client(raise_request_exception=False).post(path, **request)
+    assert response.status_code == 200
+    message.refresh_from_db()
+    assert message.status == "delivered"
