@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from messaging import selectors as messaging
 
-from .models import Campaign, Contact
+from .models import Campaign, Contact, ContactList, ImportJob
 
 
 def contact_template_context(contact: Contact) -> dict:
@@ -60,3 +62,59 @@ def campaign_opted_out_count(*, campaign: Campaign) -> int:
 
     members = ListMembership.objects.filter(contact_list__in=campaign.lists.all()).values("contact_id")
     return Contact.objects.filter(pk__in=members, opted_out=True).count()
+
+
+@dataclass(frozen=True)
+class ListCounts:
+    """A contact list's members, and how many of them have opted out or are on a fixed line (landline)."""
+
+    members: int = 0
+    opted_out: int = 0
+    landline: int = 0
+
+    @property
+    def sendable(self) -> int:
+        """Members a campaign sends to (opted-out contacts are skipped at launch)."""
+        return self.members - self.opted_out
+
+
+def list_counts(list_ids: Iterable[int]) -> dict[int, ListCounts]:
+    """The counts of each given list, by id, in one aggregate query over the memberships joined to their
+    contacts. A list without members (or an unknown id) counts zero."""
+    from .models import ListMembership
+
+    ids = [int(pk) for pk in list_ids]
+    counts = {pk: ListCounts() for pk in ids}
+    if not ids:
+        return counts
+    rows = (
+        ListMembership.objects.filter(contact_list_id__in=ids).order_by().values("contact_list_id")
+        .annotate(members=Count("pk"), opted_out=Count("pk", filter=Q(contact__opted_out=True)),
+                  landline=Count("pk", filter=Q(contact__is_fixed_line=True)))
+    )
+    for row in rows:
+        counts[row.pop("contact_list_id")] = ListCounts(**row)
+    return counts
+
+
+_PHONE_TERM = re.compile(r"[\d\s().+\-]*\d[\d\s().+\-]*")
+
+
+def list_members(contact_list: ContactList, search: str = "") -> QuerySet:
+    """The contacts of a list for its members table, each with ``added_at`` (when it joined the list), in
+    contact order (the order the memberships' index serves). ``search``: every word must be found in the
+    number (written any way: spaces, dashes and brackets are ignored), a name or the email."""
+    members = Contact.objects.filter(listmembership__contact_list=contact_list).annotate(
+        added_at=F("listmembership__added_at"))
+    for term in search.split():
+        if _PHONE_TERM.fullmatch(term):
+            members = members.filter(phone__contains=re.sub(r"[^\d+]", "", term))
+        else:
+            members = members.filter(Q(first_name__icontains=term) | Q(last_name__icontains=term)
+                                     | Q(email__icontains=term) | Q(phone__contains=term))
+    return members.order_by("id")
+
+
+def list_recent_imports(contact_list: ContactList, limit: int = 5) -> list[ImportJob]:
+    """The newest imports into a list, for its page."""
+    return list(contact_list.import_jobs.select_related("created_by").order_by("-id")[:limit])
