@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ..encoding import is_gsm7
+from ..encoding import UCS2, segment_info
 from .base import (
     DELIVERED,
     FAILED,
@@ -139,7 +139,7 @@ class PlivoProvider(Provider):
 
     def check_limits(self, body: str, media_urls) -> list[str]:
         problems = super().check_limits(body, media_urls)
-        if not is_gsm7(body) and len(body) > self.max_body_chars_ucs2:
+        if segment_info(body).encoding == UCS2 and len(body) > self.max_body_chars_ucs2:
             problems.append(
                 f"Plivo accepts at most {self.max_body_chars_ucs2} characters when the text has characters "
                 f"outside GSM-7 (emoji, accents); this message has {len(body)}."
