@@ -96,6 +96,16 @@ class Campaign(models.Model):
     media_urls = models.JSONField("media URLs", blank=True, default=list)
     lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True, verbose_name="audience lists")
     scheduled_at = models.DateTimeField(null=True, blank=True)
+    window_start = models.TimeField(
+        "send from", null=True, blank=True,
+        help_text="Optional sending window, in each recipient's local time (e.g. 09:00 to 21:00). Messages outside "
+        "it wait for its next opening.",
+    )
+    window_end = models.TimeField("send until", null=True, blank=True)
+    timezone = models.CharField(
+        "campaign timezone", max_length=64, blank=True,
+        help_text="For recipients whose timezone is neither on their contact nor known from their number.",
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="campaigns"
@@ -113,6 +123,33 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Price(models.Model):
+    """What one message segment costs with a provider to a destination country (blank: any other country),
+    for the cost estimate before launch. Example prices are marked as such until staff enter their own."""
+
+    provider = models.CharField(max_length=20)
+    country = models.CharField(
+        max_length=2, blank=True, help_text="ISO country code of the destination (e.g. US, GB); blank for any other."
+    )
+    per_segment = models.DecimalField("price per segment", max_digits=10, decimal_places=5)
+    mms_per_message = models.DecimalField(
+        "price per MMS", max_digits=10, decimal_places=5, null=True, blank=True,
+        help_text="For a message with media; blank to count it as one segment.",
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    is_example = models.BooleanField(
+        "example price", default=True, help_text="Shipped as an example; untick once it is your contract's price."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "country"]
+        constraints = [models.UniqueConstraint(fields=["provider", "country"], name="price_once")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.country or 'any country'}: {self.per_segment} {self.currency}"
 
 
 class ImportJob(models.Model):

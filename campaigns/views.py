@@ -1,23 +1,25 @@
-"""Staff views behind the admin: campaign controls and live stats. Parse, call a service, answer."""
+"""Staff views behind the admin: campaign controls, the confirmation before anything is sent, the compose
+preview and live stats. Parse, call a service, answer."""
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors, services
+from . import preflight, selectors, services
 from .models import Campaign
 
 ACTIONS = {
-    "launch": ("campaigns.change_campaign", lambda c, r: services.campaign_launch(campaign=c, user=r.user)),
     "pause": ("campaigns.change_campaign", lambda c, r: services.campaign_pause(campaign=c)),
     "resume": ("campaigns.change_campaign", lambda c, r: services.campaign_resume(campaign=c)),
     "cancel": ("campaigns.change_campaign", lambda c, r: services.campaign_cancel(campaign=c)),
-    "resend_failed": ("campaigns.change_campaign", lambda c, r: services.campaign_resend_failed(campaign=c)),
     "test_send": (
         "campaigns.change_campaign",
         lambda c, r: services.campaign_test_send(campaign=c, phone=r.POST.get("phone", ""), user=r.user),
@@ -25,11 +27,9 @@ ACTIONS = {
 }
 
 DONE = {
-    "launch": lambda res: f"Launched to {res.recipients} recipients ({res.suppressed} opted out, skipped).",
     "pause": lambda res: "Paused. Messages already being sent will finish.",
     "resume": lambda res: "Resumed. Only messages not yet sent will go.",
     "cancel": lambda res: f"Canceled. {res} waiting messages were canceled.",
-    "resend_failed": lambda res: f"{res} new messages queued for recipients whose message failed.",
     "test_send": lambda res: f"Test message queued to {res.to}.",
 }
 
@@ -39,6 +39,8 @@ DONE = {
 def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("sender"), pk=pk)
     back = reverse("admin:campaigns_campaign_change", args=[pk])
+    if action in CONFIRMED:  # sent only from the confirmation page
+        return redirect(reverse("campaigns:campaign_confirm", args=[pk, action]))
     if action not in ACTIONS:
         messages.error(request, f"Unknown action {action!r}.")
         return redirect(back)
@@ -62,3 +64,94 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 def campaign_stats(request: HttpRequest, pk: int) -> JsonResponse:
     campaign = get_object_or_404(Campaign, pk=pk)
     return JsonResponse(selectors.campaign_summary(campaign=campaign))
+
+
+# ---- the confirmation before anything is sent ------------------------------------------------------------
+
+CONFIRMED = {
+    "launch": "Launch now",
+    "schedule": "Schedule",
+    "resend_failed": "Resend to failed",
+}
+
+
+def _figures(campaign: Campaign, action: str) -> preflight.Preflight:
+    if action == "resend_failed":
+        return preflight.campaign_resend_preflight(campaign=campaign)
+    return preflight.campaign_preflight(campaign=campaign, action=action)
+
+
+def _current_fingerprint(campaign: Campaign, action: str) -> str:
+    if action == "resend_failed":
+        return preflight.campaign_resend_preflight(campaign=campaign).fingerprint
+    return preflight.campaign_fingerprint(campaign=campaign, recipients=preflight.audience_count(campaign=campaign))
+
+
+def _confirmed_do(request: HttpRequest, campaign: Campaign, action: str) -> str:
+    """Run the confirmed action; returns what to tell staff. CampaignError when it is not allowed now."""
+    if action == "launch":
+        result = services.campaign_launch(campaign=campaign, user=request.user)
+        return f"Launched to {result.recipients} recipients ({result.suppressed} opted out, skipped)."
+    if action == "schedule":
+        if not campaign.scheduled_at:
+            raise services.CampaignError("Set a time to schedule it at.")
+        if campaign.scheduled_at <= timezone.now():
+            raise services.CampaignError("Its scheduled time has passed: set a new time or launch it now.")
+        services.campaign_schedule(campaign=campaign, at=campaign.scheduled_at)
+        local = timezone.localtime(campaign.scheduled_at)
+        return f"Scheduled for {local:%Y-%m-%d %H:%M} ({timezone.get_current_timezone_name()})."
+    created = services.campaign_resend_failed(campaign=campaign)
+    return f"{created} new messages queued for recipients whose message failed."
+
+
+@staff_member_required
+def campaign_confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """GET: the figures of what ``action`` would send, with a button to confirm. POST: do it, provided the
+    audience and the content are still what was shown (else show the new figures)."""
+    if action not in CONFIRMED:
+        raise Http404("No such action.")
+    if not request.user.has_perm("campaigns.change_campaign"):
+        raise PermissionDenied
+    campaign = get_object_or_404(Campaign.objects.select_related("sender", "backup_sender"), pk=pk)
+    back = reverse("admin:campaigns_campaign_change", args=[pk])
+    if request.method == "POST":
+        if request.POST.get("fingerprint") != _current_fingerprint(campaign, action):
+            messages.warning(request, "The audience or the message changed since these figures were shown. "
+                                      "Check them again before confirming.")
+        else:
+            try:
+                done = _confirmed_do(request, campaign, action)
+            except (services.CampaignError, ValueError) as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, done)
+                return redirect(back)
+    problems: list[str] = []
+    warnings: list[str] = []
+    if action in ("launch", "schedule"):
+        problems, warnings = services.campaign_checks(campaign=campaign, check_media=True)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"{CONFIRMED[action]}: {campaign.name}",
+        "opts": Campaign._meta,
+        "original": campaign,
+        "action": action,
+        "action_label": CONFIRMED[action],
+        "figures": _figures(campaign, action),
+        "problems": problems,
+        "warnings": warnings,
+        "back": back,
+        "timezone_name": timezone.get_current_timezone_name(),
+    }
+    return TemplateResponse(request, "admin/campaigns/campaign/confirm.html", context)
+
+
+@staff_member_required
+@require_POST
+def compose_preview(request: HttpRequest) -> JsonResponse:
+    """The compose page's live preview: the message as a few real recipients of the chosen lists get it."""
+    if not (request.user.has_perm("campaigns.change_campaign") or request.user.has_perm("campaigns.add_campaign")):
+        raise PermissionDenied
+    body = request.POST.get("body", "")[:20000]
+    list_ids = [int(v) for v in request.POST.getlist("lists") if v.isdigit()][:1000]
+    return JsonResponse(preflight.compose_preview(body=body, list_ids=list_ids))

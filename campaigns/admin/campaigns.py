@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.paginator import Paginator
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 
 from messaging.personalize import template_errors
 from messaging.selectors import MESSAGE_STATUSES
 
-from .. import selectors, services
-from ..models import Campaign
+from .. import preflight, selectors, services
+from ..models import Campaign, Price
 
 
 class CampaignForm(forms.ModelForm):
@@ -22,12 +29,27 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = ("name", "sender", "more_senders", "backup_sender", "body", "media_urls", "lists", "scheduled_at")
+        fields = ("name", "sender", "more_senders", "backup_sender", "body", "media_urls", "lists", "scheduled_at",
+                  "window_start", "window_end", "timezone")
+        widgets = {
+            "body": forms.Textarea(attrs={"rows": 5, "class": "vLargeTextField compose-body", "spellcheck": "true"}),
+            "window_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "window_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance and self.instance.media_urls:
             self.initial["media_urls"] = "\n".join(self.instance.media_urls)
+        if "timezone" in self.fields:
+            self.fields["timezone"] = forms.ChoiceField(
+                label="Campaign timezone", required=False, choices=[("", f"server default ({settings.TIME_ZONE})")]
+                + [(name, name) for name in sorted(zoneinfo.available_timezones())],
+                help_text=self.fields["timezone"].help_text)
+        if "scheduled_at" in self.fields:
+            self.fields["scheduled_at"].help_text = (
+                f"In your timezone ({timezone.get_current_timezone_name()}). Saving with a time asks you to "
+                "confirm the schedule, with its recipients and cost.")
 
     def clean_media_urls(self):
         from django.core.validators import URLValidator
@@ -63,10 +85,27 @@ class CampaignForm(forms.ModelForm):
 
     def clean_body(self):
         body = self.cleaned_data.get("body") or ""
-        error = template_errors(body)
+        error = template_errors(body, preflight.known_variables())
         if error:
-            raise forms.ValidationError(f"Template error: {error}")
+            raise forms.ValidationError(error)
         return body
+
+    def clean_window_end(self):
+        start, end = self.cleaned_data.get("window_start"), self.cleaned_data.get("window_end")
+        if (start is None) != (end is None):
+            raise forms.ValidationError("Give both ends of the sending window, or neither.")
+        if start is not None and start == end:
+            raise forms.ValidationError("The window opens and closes at the same time; leave both empty to send at "
+                                        "any hour.")
+        return end
+
+
+def _list_label(contact_list, counts) -> str:
+    """A list in the audience picker, with who is on it."""
+    if counts is None:
+        return str(contact_list)
+    return (f"{contact_list.name} ({counts.members} members, {counts.opted_out} opted out, "
+            f"{counts.landline} landline)")
 
 
 @admin.register(Campaign)
@@ -81,10 +120,28 @@ class CampaignAdmin(admin.ModelAdmin):
     change_form_template = "admin/campaigns/campaign/change_form.html"
     actions = ["launch_selected"]
 
+    fieldsets = (
+        (None, {"fields": ("name", "sender", "more_senders", "backup_sender")}),
+        ("Message", {"fields": ("body", "media_urls")}),
+        ("Audience", {"fields": ("lists",)}),
+        ("When", {"fields": ("scheduled_at", ("window_start", "window_end"), "timezone"),
+                  "description": "Leave the time empty to keep a draft and launch it yourself. A sending window "
+                                 "holds each message until it is daytime where its recipient is."}),
+    )
+    EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
+
     def get_readonly_fields(self, request, obj=None):
-        if obj and obj.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
-            return ("name", "sender", "more_senders", "backup_sender", "body", "media_urls", "lists", "scheduled_at")
+        if obj and obj.status not in self.EDITABLE:
+            return ("name", "sender", "more_senders", "backup_sender", "body", "media_urls", "lists", "scheduled_at",
+                    "window_start", "window_end", "timezone")
         return ()
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "lists" and field is not None:
+            counts = selectors.list_counts(list(field.queryset.values_list("pk", flat=True)))
+            field.label_from_instance = lambda item: _list_label(item, counts.get(item.pk))
+        return field
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -92,26 +149,37 @@ class CampaignAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
-        """After the audience lists are saved: a time given schedules the campaign, no time makes it a draft
-        again (both through the services, which check the campaign can be sent)."""
+        """After the audience lists are saved: a time given is confirmed on the next page (the campaign stays a
+        draft until then); no time makes a scheduled campaign a draft again. A scheduled campaign that is edited
+        goes back to draft until its schedule is confirmed again, with the new figures."""
         super().save_related(request, form, formsets, change)
         campaign = form.instance
-        if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
+        if campaign.status not in self.EDITABLE:
             return
+        services.campaign_unschedule(campaign=campaign)
         if not campaign.scheduled_at:
-            services.campaign_unschedule(campaign=campaign)
             return
-        if campaign.status == Campaign.Status.DRAFT and campaign.scheduled_at <= timezone.now():
+        if campaign.scheduled_at <= timezone.now():
             self.message_user(request, "Saved as a draft: its scheduled time has passed. Set a new time or launch "
                                        "it now.", messages.WARNING)
             return
-        try:
-            services.campaign_schedule(campaign=campaign, at=campaign.scheduled_at)
-        except services.CampaignError as exc:
-            services.campaign_unschedule(campaign=campaign)
-            self.message_user(request, f"Saved as a draft, not scheduled: {exc}", messages.WARNING)
-        else:
-            self.message_user(request, f"Scheduled for {campaign.scheduled_at:%Y-%m-%d %H:%M %Z}.")
+        request._confirm_schedule = campaign.pk
+
+    def _after_save(self, request, response):
+        pk = getattr(request, "_confirm_schedule", None)
+        if pk and "_continue" not in request.POST and "_addanother" not in request.POST:
+            self.message_user(request, "Saved as a draft. Check the figures and confirm the schedule.")
+            return redirect(reverse("campaigns:campaign_confirm", args=[pk, "schedule"]))
+        if pk:
+            self.message_user(request, "Saved as a draft: confirm the schedule with the Schedule button.",
+                              messages.WARNING)
+        return response
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._after_save(request, super().response_add(request, obj, post_url_continue))
+
+    def response_change(self, request, obj):
+        return self._after_save(request, super().response_change(request, obj))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
@@ -121,10 +189,9 @@ class CampaignAdmin(admin.ModelAdmin):
             search = request.GET.get("recipient_q") or ""
             page = Paginator(selectors.campaign_recipients(campaign=campaign, status=status, search=search), 50)
             problems, warnings = [], []
-            if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
-                # Outside the admin's transaction (the form view opens it later): media sizes are asked of
-                # their servers here.
-                problems, warnings = services.campaign_checks(campaign=campaign, check_media=True)
+            if campaign.status in self.EDITABLE:
+                # Media files are asked their size and type on the confirmation page, not on every view.
+                problems, warnings = services.campaign_checks(campaign=campaign)
             extra_context.update(
                 summary=selectors.campaign_summary(campaign=campaign),
                 problems=problems,
@@ -134,14 +201,75 @@ class CampaignAdmin(admin.ModelAdmin):
                 recipient_q=search,
                 message_statuses=MESSAGE_STATUSES,
             )
+        extra_context.update(self._compose_context(request))
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.action(description="Launch selected campaigns now", permissions=["change"])
+    def add_view(self, request, form_url="", extra_context=None):
+        return super().add_view(request, form_url, {**(extra_context or {}), **self._compose_context(request)})
+
+    def _compose_context(self, request) -> dict:
+        from messaging.encoding import tables_json
+
+        return {"compose_tables": tables_json(), "compose_preview_url": reverse("campaigns:compose_preview")}
+
+    @admin.action(description="Launch selected campaigns now (after confirming)", permissions=["change"])
     def launch_selected(self, request, queryset):
-        for campaign in queryset.select_related("sender"):
+        """First a confirmation page with each campaign's figures; launched only when confirmed, and only the
+        campaigns whose figures are still those shown."""
+        campaigns = list(queryset.select_related("sender", "backup_sender"))
+        if request.POST.get("confirm") != "yes":
+            entries = []
+            for campaign in campaigns:
+                launchable = campaign.status in self.EDITABLE
+                problems = services.campaign_problems(campaign=campaign, check_media=True) if launchable else [
+                    f"This campaign is {campaign.get_status_display()}; it cannot be launched."]
+                figures = preflight.campaign_preflight(campaign=campaign) if launchable else None
+                entries.append({"campaign": campaign, "problems": problems, "figures": figures})
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Launch these campaigns now?",
+                "opts": self.model._meta,
+                "entries": entries,
+                "total": sum(e["figures"].recipients for e in entries if e["figures"] and not e["problems"]),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/campaigns/campaign/confirm_bulk.html", context)
+        for campaign in campaigns:
+            expected = request.POST.get(f"fingerprint_{campaign.pk}", "")
+            current = preflight.campaign_fingerprint(campaign=campaign,
+                                                     recipients=preflight.audience_count(campaign=campaign))
+            if expected != current:
+                self.message_user(request, f"{campaign.name}: not launched, its audience or message changed since "
+                                           "the figures were shown.", messages.WARNING)
+                continue
             try:
                 result = services.campaign_launch(campaign=campaign, user=request.user)
             except services.CampaignError as exc:
                 self.message_user(request, f"{campaign.name}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{campaign.name}: launched to {result.recipients} recipients.")
+        return None
+
+
+@admin.register(Price)
+class PriceAdmin(admin.ModelAdmin):
+    list_display = ("provider", "country_display", "per_segment", "mms_per_message", "currency", "is_example",
+                    "updated_at")
+    list_filter = ("provider", "is_example", "currency")
+    list_editable = ("per_segment", "mms_per_message", "is_example")
+    search_fields = ("provider", "country")
+
+    @admin.display(description="country", ordering="country")
+    def country_display(self, obj) -> str:
+        return obj.country or "any other"
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "provider":
+            from messaging.providers import provider_choices
+
+            return forms.ChoiceField(choices=provider_choices(), label="Provider")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        obj.country = (obj.country or "").upper()
+        super().save_model(request, obj, form, change)
