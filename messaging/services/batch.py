@@ -168,9 +168,12 @@ def sender_messages_send(*, sender: Sender, message_ids: list[int]) -> dict[int,
     messages = messages_for_send(claimed)
     for message in messages:
         message.sender = sender  # loaded once for the batch (its secrets decrypted once)
-    personalized = messages_personalize(messages)
+    personalized, unrenderable = messages_personalize(messages)
     if personalized:
         bodies_save(personalized)
+    for message, error in unrenderable:  # this recipient's data breaks the template: only its message fails
+        words[message.pk] = send_error(message, error)
+    messages = [m for m in messages if m.pk not in words]
     try:
         provider = provider_for(sender)
     except ConfigurationError as exc:  # e.g. its secrets cannot be decrypted: each message fails, saying why

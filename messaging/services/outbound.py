@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from .. import audience
 from ..models import Dispatch, Message, Sender
-from ..personalize import message_context, render
+from ..personalize import TemplateRenderError, message_context, render
 from ..providers.base import OutboundMessage, PermanentError, Provider
 
 
@@ -44,18 +44,37 @@ def messages_for_send(message_ids: list[int]) -> list[Message]:
     return list(Message.objects.filter(pk__in=message_ids).annotate(template=Subquery(template)).order_by("id"))
 
 
-def messages_personalize(messages: list[Message]) -> list[Message]:
+class TemplateFailedError(PermanentError):
+    """A campaign's template cannot be rendered with one recipient's data (a filter that fails on a value, a
+    result too long): that message fails, saying why; no provider was called and no other sender would help."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"The message template could not be rendered for this recipient: {reason}",
+                         code="template", recipient_side=True)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def messages_personalize(messages: list[Message]) -> tuple[list[Message], list[tuple[Message, TemplateFailedError]]]:
     """Fill in, once, the body of each campaign message that has none: its campaign's template rendered with
     its contact's fields (``messaging.audience``). The messages come from ``messages_for_send``. Returns the
-    messages changed; ``bodies_save`` stores them."""
+    messages changed (``bodies_save`` stores them) and those whose template cannot be rendered for their
+    recipient, each with the error to record; one recipient's data never fails the others."""
     todo = [m for m in messages if not m.body and m.campaign_id]
     if not todo:
-        return []
+        return [], []
     fields = audience.contact_fields(m.contact_id for m in todo)
+    changed, failed = [], []
     for message in todo:
         context = message_context(fields.get(message.contact_id), phone=message.to)
-        message.body = render(message.template or "", context)
-    return todo
+        try:
+            message.body = render(message.template or "", context)
+        except TemplateRenderError as exc:
+            failed.append((message, TemplateFailedError(str(exc))))
+        else:
+            changed.append(message)
+    return changed, failed
 
 
 def bodies_save(messages: list[Message]) -> None:
