@@ -14,7 +14,7 @@ from .models import FINAL_STATUSES, PENDING_STATUSES, CampaignCounter, Message, 
 from .phones import phone_e164
 from .providers import provider_for
 from .providers import sender_problem as provider_sender_problem
-from .providers.base import ConfigurationError
+from .providers.base import ConfigurationError, MediaFile
 
 S = Message.Status
 # The statuses a campaign message can have, in the order staff read them (``received`` is inbound only).
@@ -153,5 +153,30 @@ def senders_media_problems(*, senders: list[Sender], urls: list[str]) -> tuple[l
             continue  # reported by sender_content_problems
         prefix = f"{sender.name}: " if len(senders) > 1 else ""
         problems.extend(prefix + p for p in found)
+        warnings.extend(w for w in warned if w not in warnings)
+    return problems, warnings
+
+
+def senders_media_file_problems(*, senders: list[Sender], files: list[MediaFile], urls: list[str] | None = None
+                                ) -> tuple[list[str], list[str]]:
+    """(problems, warnings) for one message's media on each sender's provider, once per provider: ``files``
+    already known (uploads not stored yet) and, when given, ``urls`` whose size and type are asked of their
+    servers (HEAD, a short timeout; network calls: never inside a transaction). Problems are the provider's
+    documented limits: media at all, how many (files and URLs together), each file's size or the total, each
+    file's type; they name the sender when there are several. Warnings are what a URL's server did not say."""
+    problems: list[str] = []
+    warnings: list[str] = []
+    checked: set[str] = set()
+    for sender in senders:
+        if (not files and not urls) or sender.provider in checked:
+            continue
+        checked.add(sender.provider)
+        try:
+            adapter = provider_for(sender)
+        except ConfigurationError:
+            continue  # reported by sender_content_problems
+        url_files, warned = adapter.media_files(list(urls or []))
+        prefix = f"{sender.name}: " if len(senders) > 1 else ""
+        problems.extend(prefix + p for p in adapter.check_media_files([*url_files, *files]))
         warnings.extend(w for w in warned if w not in warnings)
     return problems, warnings

@@ -125,6 +125,7 @@ class BandwidthProvider(BasicAuthCallbackProvider):
         "not-delivered": UNDELIVERED,
     }
     max_body_chars = 2048
+    media_types = None  # media count, size and types are not documented for v1
     default_mps = 1.0  # documented default: 1 message per second account-wide and per number
     supports_lookup = True
     bulk_size = 50

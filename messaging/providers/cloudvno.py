@@ -102,6 +102,7 @@ class CloudvnoProvider(Provider):
     max_body_chars = None
     max_media = None
     max_media_bytes = None
+    media_types = None  # "an image or other media": no list of types
     default_mps = 1.0  # long-code throughput, 1 msg/s per sender (rate-limits page)
     mps_by_sender_type = {"toll_free": 3.0, "short_code": 500.0}
     supports_lookup = False

@@ -89,6 +89,7 @@ class FonedynamicsProvider(BasicAuthCallbackProvider):
     max_body_chars = None
     media_allowed = False
     max_media = 0
+    media_types = None  # SMS only: any media is refused
     # No rate limit is documented: start at a conservative 1 message per second; staff can raise it per sender.
     default_mps = 1.0
     supports_lookup = True

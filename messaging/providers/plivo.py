@@ -115,6 +115,10 @@ class PlivoProvider(Provider):
     max_body_chars_ucs2 = 737
     max_media = 10
     max_media_bytes = 5 * 1024 * 1024
+    # gif, png and jpeg are converted for devices; "other media types (audio, video, vcards)" pass as they are
+    # (docs/providers.md, Plivo: Limits and pace; the spelling of the vCard types is ours).
+    media_types = frozenset({"image/jpeg", "image/png", "image/gif", "audio/*", "video/*", "text/vcard",
+                             "text/x-vcard"})
     default_mps = 5.0  # the account's default SMS pace
     # US long code unregistered 1 msg/s, verified toll-free 25 msg/s, short code 100+ msg/s (docs/providers.md,
     # Plivo: Limits and pace).

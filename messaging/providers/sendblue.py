@@ -109,6 +109,7 @@ class SendblueProvider(Provider):
     # iMessage takes up to 100 MB, but a message downgraded to SMS takes 5 MB (older docs: 5 MB for all):
     # 5 MB is the size that is safe whatever service the recipient ends up on.
     max_media_bytes = 5 * 1024 * 1024
+    media_types = None  # no list of types is documented (only a URL "ending in a proper file extension")
     # Per line: burst 10 msg/s on current plans, 1 msg/s on an older page, and the daily/hourly new-contact
     # caps (50/day, 15/hour) bind long before either. 1 msg/s is the rate every documented plan allows.
     default_mps = 1.0

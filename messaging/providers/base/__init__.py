@@ -8,7 +8,7 @@ signature. Everything else lives here once, one concern per module:
   parsing.py        helpers adapters share to read answers and callbacks (codes, timestamps, signing primitives)
   http.py           the pooled HTTP session, the call deadline watchdog, and performing one call
   provider.py       ``Provider``, the base class: attributes, hooks, and the send / lookup flows
-  media.py          media size checks before queueing (mixed into ``Provider``)
+  media.py          ``MediaFile`` and the media checks before queueing: count, size, type (mixed into ``Provider``)
   paging.py         ``find`` over a list endpoint read page by page (mixed into ``Provider``)
   callback_auth.py  HTTP Basic credentials on callbacks, and ``BasicAuthCallbackProvider``
 
@@ -27,6 +27,7 @@ from .errors import (
     TransientError,
 )
 from .http import http_session
+from .media import MediaFile
 from .normalized import (
     DELIVERED,
     FAILED,
@@ -74,6 +75,7 @@ __all__ = [
     "FAILED",
     "HttpCall",
     "LookupInconclusiveError",
+    "MediaFile",
     "NORMALIZED_STATUSES",
     "NO_ERROR_CODES",
     "OutboundMessage",

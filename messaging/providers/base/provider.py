@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from .errors import ConfigurationError, PermanentError, ProviderError, TransientError
 from .http import perform
-from .media import MediaChecks
+from .media import MediaChecks, MediaFile
 from .normalized import (
     UNKNOWN,
     CallbackRequest,
@@ -38,6 +38,8 @@ class Provider(PagedFind, MediaChecks):
     max_body_chars: ClassVar[int | None] = None
     max_media: ClassVar[int | None] = None
     max_media_bytes: ClassVar[int | None] = None
+    # MIME types the provider documents as accepted for MMS; an entry may name a whole kind (``audio/*``).
+    media_types: ClassVar[frozenset[str] | None] = None
     media_allowed: ClassVar[bool] = True
     # Default messages per second for a new sender of this provider (the pace each section of docs/providers.md
     # gives).
@@ -151,10 +153,8 @@ class Provider(PagedFind, MediaChecks):
             problems.append(
                 f"{self.name} accepts at most {self.max_body_chars} characters; this message has {len(body)}."
             )
-        if media_urls and not self.media_allowed:
-            problems.append(f"{self.name} does not send media with this sender.")
-        if self.max_media is not None and len(media_urls) > self.max_media:
-            problems.append(f"{self.name} accepts at most {self.max_media} media files; this message has {len(media_urls)}.")
+        # Media allowed at all and how many (the sizes and types of URLs are learned by ``check_media``).
+        problems += self.check_media_files([MediaFile(str(url), None) for url in media_urls])
         if not body and not media_urls:
             problems.append("The message has neither text nor media.")
         return problems
