@@ -34,6 +34,12 @@ def contact_template_fields(contact_ids: Iterable[int]) -> dict[int, dict]:
     return out
 
 
+def contact_timezones(contact_ids: Iterable[int]) -> dict[int, str]:
+    """The zone of each of these contacts that has one, by id, in one query (registered with messaging, which
+    reads a sending window in it)."""
+    return dict(Contact.objects.filter(pk__in=list(contact_ids)).exclude(timezone="").values_list("id", "timezone"))
+
+
 def campaign_summary(*, campaign: Campaign) -> dict:
     return {"status": campaign.status, "suppressed": campaign.suppressed_count,
             **messaging.campaign_delivery(campaign_id=campaign.pk)}

@@ -15,6 +15,7 @@ from .phones import phone_e164
 from .providers import provider_for
 from .providers import sender_problem as provider_sender_problem
 from .providers.base import ConfigurationError, MediaFile
+from .windows import WAITING_NOTE
 
 S = Message.Status
 # The statuses a campaign message can have, in the order staff read them (``received`` is inbound only).
@@ -104,6 +105,14 @@ def campaign_settled(*, campaign_id: int) -> bool:
         return False  # counters and rows disagree: trust the rows
     receipt_due = timezone.now() - timedelta(seconds=settings.FINAL_RECONCILE_AFTER_SECONDS)
     return not messages.filter(status=S.SENT).filter(Q(sent_at__gte=receipt_due) | Q(checked_at__isnull=True)).exists()
+
+
+def campaign_waiting_for_window(campaign_id: int) -> int:
+    """How many of a campaign's messages are queued until their sending window opens in their recipient's
+    local time (given back unsent by the send path, due later than now). They are pending: the campaign does
+    not complete before they are sent."""
+    return Message.objects.filter(campaign_id=campaign_id, status=S.QUEUED, next_attempt_at__gt=timezone.now(),
+                                  error_message__startswith=WAITING_NOTE).count()
 
 
 def campaign_messages(*, campaign_id: int, status: str | None = None, search: str = "") -> QuerySet[Message]:

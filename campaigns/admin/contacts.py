@@ -5,15 +5,21 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Count
+from django.contrib.admin.utils import unquote
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from messaging.selectors import is_opted_out
 
-from .. import exports, services
+from .. import exports, selectors, services
 from ..imports.selectors import custom_field_keys
-from ..models import Campaign, Contact, ContactList, ListMembership, Tag
+from ..models import Campaign, Contact, ContactList, ImportJob, ListMembership, Tag
+from .forms import CUSTOM_PREFIX, NEW_NAME, NEW_VALUE, ContactForm
+
+MEMBERS_PER_PAGE = 50
 
 
 class MembershipInline(admin.TabularInline):
@@ -54,21 +60,84 @@ class InCampaignFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _query(request, **changes) -> str:
+    """The page's query string with ``changes`` (an empty value drops the parameter), other parameters kept."""
+    params = request.GET.copy()
+    for name, value in changes.items():
+        params.pop(name, None)
+        if value not in (None, ""):
+            params[name] = value
+    return f"?{params.urlencode()}" if params else "?"
+
+
 @admin.register(ContactList)
 class ContactListAdmin(admin.ModelAdmin):
-    list_display = ("name", "member_count", "description", "created_at")
+    list_display = ("name", "member_count", "opted_out_count", "landline_count", "description", "created_at")
     list_filter = (ListSizeFilter, InCampaignFilter, "created_at")
     search_fields = ("name", "description")
     date_hierarchy = "created_at"
     actions = ["export_csv"]
+    change_form_template = "admin/campaigns/contactlist/change_form.html"
 
     def get_queryset(self, request):
-        # One aggregate over the memberships' (list, contact) index for the whole page, not a query per row.
-        return super().get_queryset(request).annotate(member_count=Count("listmembership"))
+        queryset = super().get_queryset(request)
+        match = getattr(request, "resolver_match", None)
+        if match is None or match.url_name != f"{self.opts.app_label}_{self.opts.model_name}_changelist":
+            return queryset  # a list's own page reads its counts through the selector, once
+        # The changelist: one aggregate over memberships joined to their contacts for the whole page, not a
+        # query per row.
+        return queryset.annotate(
+            member_count=Count("listmembership"),
+            opted_out_count=Count("listmembership", filter=Q(listmembership__contact__opted_out=True)),
+            landline_count=Count("listmembership", filter=Q(listmembership__contact__is_fixed_line=True)),
+        )
 
-    @admin.display(description="contacts", ordering="member_count")
+    @admin.display(description="members", ordering="member_count")
     def member_count(self, obj) -> int:
         return obj.member_count
+
+    @admin.display(description="opted out", ordering="opted_out_count")
+    def opted_out_count(self, obj) -> int:
+        return obj.opted_out_count
+
+    @admin.display(description="landline", ordering="landline_count")
+    def landline_count(self, obj) -> int:
+        return obj.landline_count
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        contact_list = self.get_object(request, unquote(object_id))
+        if contact_list is not None and self.has_view_or_change_permission(request, contact_list):
+            extra_context.update(self._audience_context(request, contact_list))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _audience_context(self, request, contact_list: ContactList) -> dict:
+        """The list's counts, a page of its members (searchable) and its recent imports."""
+        counts = selectors.list_counts([contact_list.pk])[contact_list.pk]
+        search = (request.GET.get("q") or "").strip()
+        paginator = Paginator(selectors.list_members(contact_list, search), MEMBERS_PER_PAGE)
+        if not search:
+            paginator.count = counts.members  # already counted: no second count over a big list
+        page = paginator.get_page(request.GET.get("p"))
+        page_links = [
+            (number, None if number in (page.number, Paginator.ELLIPSIS) else _query(request, p=number))
+            for number in paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1)
+        ] if paginator.num_pages > 1 else []
+        imports_admin = self.admin_site.get_model_admin(ImportJob)
+        contacts_admin = self.admin_site.get_model_admin(Contact)
+        can_view_imports = imports_admin.has_view_permission(request)
+        return {
+            "counts": counts,
+            "member_page": page,
+            "members_q": search,
+            "members_page_links": page_links,
+            "members_all_url": _query(request, q="", p=""),
+            "members_kept_params": [(k, v) for k, v in request.GET.items() if k not in ("q", "p")],
+            "can_view_contacts": contacts_admin.has_view_permission(request),
+            "can_view_imports": can_view_imports,
+            "can_import": imports_admin.has_add_permission(request),
+            "recent_imports": selectors.list_recent_imports(contact_list) if can_view_imports else [],
+        }
 
     @admin.action(description="Export the contacts of selected lists to CSV", permissions=["change"])
     def export_csv(self, request, queryset):
@@ -136,6 +205,43 @@ class ContactAdmin(admin.ModelAdmin):
     action_form = ContactActionForm
     actions = ["add_to_list", "remove_from_list", "add_tag", "remove_tag", "opt_out", "opt_in", "export_csv"]
     readonly_fields = ("opted_out",)  # consent changes go through the ledger (the opt-out/opt-in actions)
+    form = ContactForm
+
+    def _custom_keys(self, request) -> list[str]:
+        """The custom field names in use, read once per request (the layout and the form both need them)."""
+        if not hasattr(request, "_custom_field_keys"):
+            request._custom_field_keys = custom_field_keys()
+        return request._custom_field_keys
+
+    def _editable(self, request, obj) -> bool:
+        return self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
+
+    def get_fieldsets(self, request, obj=None):
+        main = (None, {"fields": ("phone", ("first_name", "last_name"), "email", "timezone", "opted_out",
+                                  "is_fixed_line", "tags")})
+        if not self._editable(request, obj):
+            return [main, ("Custom fields", {"fields": ("custom_fields_table",)})]
+        names = [CUSTOM_PREFIX + key for key in ContactForm.keys_for(obj, self._custom_keys(request))]
+        return [main, ("Custom fields", {
+            "fields": (*names, NEW_NAME, NEW_VALUE),
+            "description": "Used in message templates as {{ name }}. Empty a value to remove that field from "
+                           "this contact.",
+        })]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if kwargs.get("fields"):  # the custom field inputs are added by the form itself, not by the model
+            kwargs["fields"] = [name for name in kwargs["fields"] if not name.startswith(CUSTOM_PREFIX)]
+        form = super().get_form(request, obj, change, **kwargs)
+        form.known_keys = self._custom_keys(request)
+        return form
+
+    @admin.display(description="custom fields")
+    def custom_fields_table(self, obj) -> str:
+        fields = (obj.custom_fields or {}) if obj else {}
+        if not fields:
+            return "none"
+        return format_html('<table class="custom-fields"><tbody>{}</tbody></table>', format_html_join(
+            "", "<tr><th scope=\"row\">{}</th><td>{}</td></tr>", sorted((k, str(v)) for k, v in fields.items())))
 
     def save_model(self, request, obj, form, change):
         if not change:  # a new contact starts with its number's consent state

@@ -52,6 +52,12 @@ def _target_choices(header_name: str) -> list[tuple[str, str]]:
     ]
 
 
+def _preset_list(request) -> ContactList | None:
+    """The list named by ``?contact_list=<id>`` (a list's page links here to import into it), if any."""
+    pk = request.GET.get("contact_list") or ""
+    return ContactList.objects.filter(pk=pk).first() if pk.isdigit() else None
+
+
 class MappingForm(forms.Form):
     region = forms.ChoiceField(
         label="Default country", required=False,
@@ -144,6 +150,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
+        preset = _preset_list(request)  # kept in the form's URL, then offered as the list on the next step
         form = UploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -152,10 +159,14 @@ class ImportJobAdmin(admin.ModelAdmin):
             except ImportFileError as exc:
                 form.add_error("file", str(exc))
             else:
-                return redirect("admin:campaigns_importjob_mapping", job.pk)
+                url = reverse("admin:campaigns_importjob_mapping", args=[job.pk])
+                if preset and job.kind == ImportJob.Kind.CONTACTS:
+                    url += f"?contact_list={preset.pk}"
+                return redirect(url)
+        title = f"Import contacts into {preset}" if preset else "Import contacts"
         return TemplateResponse(
             request, "admin/campaigns/importjob/upload.html",
-            self._context(request, form=form, title="Import contacts", limit=megabytes(settings.IMPORT_MAX_BYTES)),
+            self._context(request, form=form, title=title, limit=megabytes(settings.IMPORT_MAX_BYTES)),
         )
 
     def mapping_view(self, request, pk: int):
@@ -165,6 +176,9 @@ class ImportJobAdmin(admin.ModelAdmin):
         if job.status != ImportJob.Status.NEW:
             return redirect("admin:campaigns_importjob_change", job.pk)
         initial = {"region": settings.PHONENUMBER_DEFAULT_REGION, "policy": ImportJob.Policy.UPDATE}
+        preset = _preset_list(request) if job.kind == ImportJob.Kind.CONTACTS else None
+        if preset:
+            initial["contact_list"] = preset.pk
         form = MappingForm(request.POST or None, job=job, initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
