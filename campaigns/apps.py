@@ -11,6 +11,8 @@ class CampaignsConfig(AppConfig):
 
         from . import selectors, services
 
-        # Messaging keeps numbers, not contacts: it asks us for template fields and tells us of consent changes.
+        # Messaging keeps numbers, not contacts: it asks us for template fields and time zones, and tells us of
+        # consent changes.
         audience.register(contact_fields=selectors.contact_template_fields,
-                          consent_changed=services.contacts_consent_mirror)
+                          consent_changed=services.contacts_consent_mirror,
+                          contact_timezones=selectors.contact_timezones)

@@ -168,7 +168,9 @@ class Dispatch(models.Model):
     send time, the media), from which senders, the backup sender, and whether sending is allowed right now.
 
     The campaign's owner sets it through the dispatch services when it launches, pauses, resumes or cancels;
-    the send path reads only this row, never the campaign."""
+    the send path reads only this row, never the campaign. A sending window (``window_start`` to
+    ``window_end``, both set or neither) holds each message until it is open in its recipient's local time
+    (``messaging.windows``)."""
 
     class State(models.TextChoices):
         SENDING = "sending"
@@ -184,6 +186,11 @@ class Dispatch(models.Model):
     media_urls = models.JSONField(blank=True, default=list)
     sender_ids = models.JSONField(default=list, help_text="the senders recipients are split across, in order")
     backup_sender = models.ForeignKey(Sender, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    window_start = models.TimeField(null=True, blank=True, help_text="sending window, in each recipient's local time")
+    window_end = models.TimeField(null=True, blank=True)
+    window_timezone = models.CharField(
+        max_length=64, blank=True, help_text="the campaign's zone, for recipients whose own zone is not known"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -31,7 +31,13 @@ from ..providers.base import (
 )
 from .circuit import circuit_open_until, circuit_record
 from .claiming import message_release, messages_claim, send_lease_seconds
-from .outbound import bodies_save, messages_for_send, messages_personalize, outbound_checked
+from .outbound import (
+    bodies_save,
+    messages_for_send,
+    messages_personalize,
+    messages_wait_for_window,
+    outbound_checked,
+)
 from .outcomes import backups_for, message_fail_over, send_error, sent_record
 
 S = Message.Status
@@ -159,13 +165,17 @@ class _Gate:
 
 
 def sender_messages_send(*, sender: Sender, message_ids: list[int]) -> dict[int, str]:
-    """Send these messages of one sender whose circuit is closed: claim, personalize, pace, call, record.
-    Returns what happened to each, in one word, by message id."""
+    """Send these messages of one sender whose circuit is closed: claim, hold those outside their sending
+    window, personalize, pace, call, record. Returns what happened to each, in one word, by message id."""
     claimed, claimed_at = messages_claim(message_ids, sender_id=sender.pk)
     # The lease runs from the claim time written in the rows (the reconciler's reference), not from now.
     deadline = claimed_at.timestamp() + send_lease_seconds()
     words = {mid: "skipped" for mid in message_ids if mid not in set(claimed)}
     messages = messages_for_send(claimed)
+    waiting = messages_wait_for_window(messages)  # outside their sending window: back to the queue, unsent
+    if waiting:
+        words.update(waiting)
+        messages = [m for m in messages if m.pk not in waiting]
     for message in messages:
         message.sender = sender  # loaded once for the batch (its secrets decrypted once)
     personalized, unrenderable = messages_personalize(messages)

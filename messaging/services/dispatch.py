@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from .. import pacing
 from ..models import Dispatch, Message, Sender
+from ..windows import Window
 from .claiming import send_lease_seconds
 from .status import messages_move
 
@@ -23,14 +24,20 @@ WAITING = (S.QUEUED, S.ERRORED)
 
 def dispatch_open(
     *, campaign_id: int, name: str, template: str, media_urls: list[str], sender_ids: list[int],
-    backup_sender_id: int | None,
+    backup_sender_id: int | None, window: Window | None = None,
 ) -> Dispatch:
     """Allow a campaign's messages to be sent, with what the send path needs to send them. Once per campaign
-    (its launch): a dispatch that was paused or canceled is never reopened by this."""
+    (its launch): a dispatch that was paused or canceled is never reopened by this. With a ``window``, each
+    message waits until it is open in its recipient's local time (``messaging.windows``); a window whose start
+    equals its end is no window."""
+    if window is not None and window.always_open:
+        window = None
     return Dispatch.objects.create(
         campaign_id=campaign_id, name=name, state=D.SENDING, template=template or "",
         media_urls=list(media_urls or []), sender_ids=[int(pk) for pk in sender_ids],
         backup_sender_id=backup_sender_id,
+        window_start=window.start if window else None, window_end=window.end if window else None,
+        window_timezone=(window.timezone or "") if window else "",
     )
 
 

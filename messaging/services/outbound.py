@@ -3,17 +3,21 @@ OutboundMessage an adapter sends, with its status-callback URL."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
+from django.utils import timezone
 
 from .. import audience
 from ..models import Dispatch, Message, Sender
 from ..personalize import TemplateRenderError, message_context, render
 from ..providers.base import OutboundMessage, PermanentError, Provider
+from ..windows import WAITING_NOTE, Window, next_opening, recipient_timezone
+from .claiming import message_release
 
 
 @lru_cache(maxsize=1024)
@@ -38,10 +42,43 @@ def outbound_for(message: Message, sender: Sender | None = None) -> OutboundMess
 
 
 def messages_for_send(message_ids: list[int]) -> list[Message]:
-    """Claimed messages in id order, each with its campaign's template (``template``, from the dispatch
-    record) read in the same query."""
-    template = Dispatch.objects.filter(campaign_id=OuterRef("campaign_id")).values("template")[:1]
-    return list(Message.objects.filter(pk__in=message_ids).annotate(template=Subquery(template)).order_by("id"))
+    """Claimed messages in id order, each with its campaign's template (``template``) and sending window
+    (``window_start``, ``window_end``, ``window_timezone``; None without a campaign) from the dispatch record,
+    read in the same query."""
+    dispatch = Dispatch.objects.filter(campaign_id=OuterRef("campaign_id"))
+    fields = ("template", "window_start", "window_end", "window_timezone")
+    return list(Message.objects.filter(pk__in=message_ids)
+                .annotate(**{name: Subquery(dispatch.values(name)[:1]) for name in fields}).order_by("id"))
+
+
+def _window_of(message: Message) -> Window | None:
+    start, end = getattr(message, "window_start", None), getattr(message, "window_end", None)
+    if start is None or end is None or start == end:
+        return None
+    return Window(start=start, end=end, timezone=getattr(message, "window_timezone", None) or "")
+
+
+def messages_wait_for_window(messages: list[Message], *, at: datetime | None = None) -> dict[int, str]:
+    """Give back unsent, due when their window next opens, the claimed messages (from ``messages_for_send``)
+    whose campaign's sending window is closed at ``at`` (default: now) in their recipient's local time: the
+    contact's zone (``messaging.audience``), else the one its number gives, else the campaign's. Their attempt
+    does not count; ``error_message`` says what they wait for. Returns ``deferred`` by message id."""
+    windowed = [(m, w) for m in messages if (w := _window_of(m)) is not None]
+    if not windowed:
+        return {}
+    at = at or timezone.now()
+    zones = audience.contact_timezones(m.contact_id for m, _ in windowed)
+    words: dict[int, str] = {}
+    for message, window in windowed:
+        zone = recipient_timezone(message.to, zones.get(message.contact_id, ""), window.timezone)
+        opening = next_opening(window, zone, at)
+        if opening <= at:
+            continue
+        note = f"{WAITING_NOTE} ({window} {zone})."
+        with transaction.atomic():  # still ours (``sending``) until the release
+            Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(error_message=note)
+            words[message.pk] = message_release(message, at=opening)
+    return words
 
 
 class TemplateFailedError(PermanentError):
