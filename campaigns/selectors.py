@@ -99,7 +99,8 @@ def list_counts(list_ids: Iterable[int]) -> dict[int, ListCounts]:
                   landline=Count("pk", filter=Q(contact__is_fixed_line=True)))
     )
     for row in rows:
-        counts[row.pop("contact_list_id")] = ListCounts(**row)
+        list_id = row.pop("contact_list_id")
+        counts[list_id] = ListCounts(**row)
     return counts
 
 
