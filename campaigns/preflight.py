@@ -16,7 +16,6 @@ from decimal import Decimal
 from functools import lru_cache
 
 import phonenumbers
-from django.conf import settings
 from django.db.models import Count, F, Min, Q
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Length, Mod, Substr
@@ -27,7 +26,7 @@ from messaging.encoding import SegmentInfo, segment_info
 from messaging.personalize import STANDARD_VARIABLES, message_context, render, template_variables
 from messaging.windows import Window, next_opening, recipient_timezone, window_open
 
-from . import selectors
+from . import selectors, services
 from .models import Campaign, Contact, ListMembership, Price
 
 COLUMNS = {"first_name": "first_name", "last_name": "last_name", "email": "email"}
@@ -155,19 +154,11 @@ def campaign_fingerprint(*, campaign: Campaign, recipients: int) -> str:
 
 
 def _senders(campaign: Campaign) -> list:
-    from .services import campaign_senders
-
-    return campaign_senders(campaign=campaign)
+    return services.campaign_senders(campaign=campaign)
 
 
 def campaign_window(campaign: Campaign) -> Window | None:
-    if campaign.window_start is None or campaign.window_end is None or campaign.window_start == campaign.window_end:
-        return None
-    return Window(start=campaign.window_start, end=campaign.window_end, timezone=_fallback_zone(campaign))
-
-
-def _fallback_zone(campaign: Campaign) -> str:
-    return campaign.timezone or settings.TIME_ZONE
+    return services.campaign_window(campaign=campaign)
 
 
 def window_text(window: Window | None) -> str:

@@ -42,6 +42,8 @@ def contact_timezones(contact_ids: Iterable[int]) -> dict[int, str]:
 
 def campaign_summary(*, campaign: Campaign) -> dict:
     return {"status": campaign.status, "suppressed": campaign.suppressed_count,
+            "waiting_window": messaging.campaign_waiting_for_window(campaign_id=campaign.pk)
+            if campaign.window_start is not None else 0,
             **messaging.campaign_delivery(campaign_id=campaign.pk)}
 
 

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from messaging import selectors as messaging_selectors
 from messaging import services as messaging
 from messaging.personalize import message_context, render, template_errors
 from messaging.phones import phone_e164
+from messaging.windows import Window
 
 from . import selectors
 from .models import Campaign, Contact, ContactList, ListMembership, Tag
@@ -56,6 +58,15 @@ def campaign_senders(*, campaign: Campaign) -> list:
     return senders
 
 
+def campaign_window(*, campaign: Campaign) -> Window | None:
+    """The campaign's sending window, in each recipient's local time (None: any hour). Recipients whose zone
+    is unknown use the campaign's timezone, else the server's."""
+    start, end = campaign.window_start, campaign.window_end
+    if start is None or end is None or start == end:
+        return None
+    return Window(start=start, end=end, timezone=campaign.timezone or settings.TIME_ZONE)
+
+
 def campaign_checks(*, campaign: Campaign, senders: list | None = None, check_media: bool = False
                     ) -> tuple[list[Problem], list[str]]:
     """(problems, warnings): problems block sending; warnings (a media URL whose size could not be checked)
@@ -85,7 +96,11 @@ def campaign_checks(*, campaign: Campaign, senders: list | None = None, check_me
         problems.append(Problem(f"The message template has an error: {error}", "body"))
     else:
         context = message_context(selectors.contact_template_context(SAMPLE_CONTACT), phone=SAMPLE_PHONE)
-        sample = render(campaign.body or "", context)
+        try:
+            sample = render(campaign.body or "", context)
+        except ValueError as exc:
+            problems.append(Problem(f"The message template fails for a sample contact: {exc}", "body"))
+            sample = ""
         for sender in usable:
             prefix = f"{sender.name}: " if len(senders) > 1 else ""
             for text in messaging_selectors.sender_content_problems(sender=sender, body=sample, media_urls=media):
@@ -122,8 +137,9 @@ def campaign_launch(*, campaign: Campaign, user=None, check_media: bool = True) 
         if not claimed:
             raise CampaignError(f"This campaign is {Campaign.objects.get(pk=campaign.pk).status}; it cannot be launched.")
         sender_ids = [s.pk for s in campaign_senders(campaign=campaign)]
-        messaging.dispatch_open(campaign_id=campaign.pk, name=campaign.name, template=campaign.body, media_urls=campaign.media_urls,
-                                sender_ids=sender_ids, backup_sender_id=campaign.backup_sender_id)
+        messaging.dispatch_open(campaign_id=campaign.pk, name=campaign.name, template=campaign.body,
+                                media_urls=campaign.media_urls, sender_ids=sender_ids,
+                                backup_sender_id=campaign.backup_sender_id, window=campaign_window(campaign=campaign))
         queued = messaging.messages_queue(campaign_id=campaign.pk, recipients=selectors.campaign_audience(
             campaign=campaign), sender_ids=sender_ids, media_urls=campaign.media_urls)
         suppressed = selectors.campaign_opted_out_count(campaign=campaign) + queued.suppressed
@@ -297,8 +313,8 @@ def campaign_test_send(*, campaign: Campaign, phone: str, user=None):
     contact = Contact.objects.filter(phone=e164).first() or Contact(
         phone=e164, first_name=getattr(user, "first_name", "") or "", last_name=getattr(user, "last_name", "") or ""
     )
-    body = render(campaign.body or "", message_context(selectors.contact_template_context(contact), phone=e164))
     try:
+        body = render(campaign.body or "", message_context(selectors.contact_template_context(contact), phone=e164))
         return messaging.message_create(sender=campaign.sender, to=e164, body=body,
                                         media_urls=list(campaign.media_urls or []), contact_id=contact.pk)
     except ValueError as exc:
