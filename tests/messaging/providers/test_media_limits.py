@@ -10,8 +10,8 @@ from http.server import ThreadingHTTPServer
 import pytest
 
 from messaging.providers import PROVIDERS
-from messaging.providers.base import MediaFile, SenderConfig
 from messaging.providers.bandwidth import BandwidthProvider
+from messaging.providers.base import MediaFile, SenderConfig
 from messaging.providers.cloudvno import CloudvnoProvider
 from messaging.providers.fonedynamics import FonedynamicsProvider
 from messaging.providers.plivo import PlivoProvider
