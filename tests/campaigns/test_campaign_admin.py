@@ -1,5 +1,5 @@
-"""The campaign form in the admin: a time given schedules the campaign (through the service and its checks),
-no time makes it a draft again, a past time is refused."""
+"""The campaign form in the admin: a time given is confirmed on the next page, then schedules the campaign
+(through the service and its checks); no time makes it a draft again; a past time is refused."""
 
 from __future__ import annotations
 
@@ -39,6 +39,12 @@ def test_a_time_schedules_the_campaign_and_no_time_makes_it_a_draft(admin_client
     response = admin_client.post("/admin/campaigns/campaign/add/", form_data(sender, [audience], **when(at)))
     assert response.status_code == 302, response.content.decode()[:3000]
     campaign = Campaign.objects.get(name="Spring sale")
+    assert response["Location"] == f"/admin/campaigns/campaign/{campaign.pk}/confirm/schedule/"
+    assert (campaign.status, campaign.scheduled_at) == ("draft", at)  # until the schedule is confirmed
+    figures = admin_client.get(response["Location"]).context["figures"]
+    assert figures.recipients == 3
+    assert admin_client.post(response["Location"], {"fingerprint": figures.fingerprint}).status_code == 302
+    campaign.refresh_from_db()
     assert (campaign.status, campaign.scheduled_at) == ("scheduled", at)
     assert campaign.created_by.username == "admin"
 
@@ -63,7 +69,9 @@ def test_a_campaign_that_cannot_be_sent_is_saved_as_a_draft_and_says_why(admin_c
     response = admin_client.post("/admin/campaigns/campaign/add/", form_data(sender, [], **when(at)), follow=True)
     campaign = Campaign.objects.get(name="Spring sale")
     assert campaign.status == "draft"
-    assert "not scheduled: Choose at least one audience list." in response.content.decode()
+    page = response.content.decode()
+    assert "Choose at least one audience list." in page
+    assert 'id="confirm-schedule"' not in page
 
 
 def test_the_campaign_page_points_staff_at_messages_waiting_for_their_decision(
