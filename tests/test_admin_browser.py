@@ -26,6 +26,8 @@ def test_staff_launches_a_campaign_and_sees_it_delivered(
     page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/change/")
     assert page.locator("#campaign-status").inner_text() == "Draft"
     page.click("#launch-campaign")
+    assert page.locator('[data-figure="recipients"]').inner_text() == "15"
+    page.click("#confirm-launch")
     assert "Launched to 15 recipients" in page.locator(".messagelist").inner_text()
 
     # The page polls its stats endpoint and reloads when the campaign's status changes.

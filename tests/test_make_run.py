@@ -72,10 +72,13 @@ def test_make_run_serves_the_admin_and_the_demo_campaign_reaches_its_recipients(
 
         listing = session.get(f"{base}/admin/campaigns/campaign/", timeout=10).text
         campaign_id = re.search(r'href="/admin/campaigns/campaign/(\d+)/change/[^"]*">Demo campaign<', listing).group(1)
-        page = f"{base}/admin/campaigns/campaign/{campaign_id}/change/"
+        page = f"{base}/admin/campaigns/campaign/{campaign_id}/confirm/launch/"
+        confirmation = session.get(page, timeout=30).text
+        assert 'data-figure="recipients">300<' in confirmation
+        fingerprint = re.search(r'name="fingerprint" value="([^"]+)"', confirmation).group(1)
         token = _csrf(session, page)
-        launched = session.post(f"{base}/admin/campaigns/campaign/{campaign_id}/action/launch/", timeout=30,
-                                data={"csrfmiddlewaretoken": token}, headers={"Referer": page})
+        launched = session.post(page, timeout=30, headers={"Referer": page},
+                                data={"csrfmiddlewaretoken": token, "fingerprint": fingerprint})
         assert "Launched to 300 recipients" in launched.text
 
         def finished():

@@ -18,18 +18,16 @@ from messaging.personalize import template_errors
 from messaging.selectors import MESSAGE_STATUSES
 
 from .. import preflight, selectors, services
+from ..media import MediaField, media_links_html, media_problems, media_save
 from ..models import Campaign, Price
 
 
 class CampaignForm(forms.ModelForm):
-    media_urls = forms.CharField(
-        label="Media URLs", required=False, widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="One public URL per line (MMS).",
-    )
+    media = MediaField(required=False, label="Media (MMS)")
 
     class Meta:
         model = Campaign
-        fields = ("name", "sender", "more_senders", "backup_sender", "body", "media_urls", "lists", "scheduled_at",
+        fields = ("name", "sender", "more_senders", "backup_sender", "body", "lists", "scheduled_at",
                   "window_start", "window_end", "timezone")
         widgets = {
             "body": forms.Textarea(attrs={"rows": 5, "class": "vLargeTextField compose-body", "spellcheck": "true"}),
@@ -40,7 +38,7 @@ class CampaignForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance and self.instance.media_urls:
-            self.initial["media_urls"] = "\n".join(self.instance.media_urls)
+            self.initial["media"] = list(self.instance.media_urls)
         if "timezone" in self.fields:
             self.fields["timezone"] = forms.ChoiceField(
                 label="Campaign timezone", required=False, choices=[("", f"server default ({settings.TIME_ZONE})")]
@@ -51,30 +49,27 @@ class CampaignForm(forms.ModelForm):
                 f"In your timezone ({timezone.get_current_timezone_name()}). Saving with a time asks you to "
                 "confirm the schedule, with its recipients and cost.")
 
-    def clean_media_urls(self):
-        from django.core.validators import URLValidator
-
-        urls = [line.strip() for line in (self.cleaned_data.get("media_urls") or "").splitlines() if line.strip()]
-        validate = URLValidator(schemes=["http", "https"])
-        for number, url in enumerate(urls, start=1):
-            try:
-                validate(url)
-            except forms.ValidationError:
-                raise forms.ValidationError(f"Line {number} is not an http(s) URL: {url}") from None
-        return urls
-
     def clean(self):
         """The campaign's own checks (``services.campaign_checks``) on what was entered, each shown beside the
-        field it is about. Media sizes are checked on the campaign page and at launch, not on every save."""
+        field it is about, and the media (uploaded files and URLs) against each chosen sender's provider: count,
+        and the type and size of uploads. The servers of media URLs are asked their type and size on the
+        confirmation page, outside the admin's transaction, not while saving."""
         cleaned = super().clean()
         sender = cleaned.get("sender")
+        media = cleaned.get("media")
         if sender and not self.errors:
-            draft = Campaign(sender=sender, body=cleaned.get("body") or "", media_urls=cleaned.get("media_urls") or [])
+            planned = [*media.urls, *(f.name for f in media.files)] if media else []
+            draft = Campaign(sender=sender, body=cleaned.get("body") or "", media_urls=planned)
             senders = [sender, *[s for s in (cleaned.get("more_senders") or []) if s.pk != sender.pk]]
             problems, _warnings = services.campaign_checks(campaign=draft, senders=senders)
+            if media:
+                problems += media_problems(senders=senders, urls=media.urls, uploads=media.files, ask_servers=False)
+            shown = set()
             for problem in problems:
-                if problem.field in self.fields and problem.field != "lists":
-                    self.add_error(problem.field, str(problem))
+                field = "media" if getattr(problem, "field", "media") in ("media_urls", "media") else problem.field
+                if field in self.fields and field != "lists" and str(problem) not in shown:
+                    shown.add(str(problem))
+                    self.add_error(field, str(problem))
         return cleaned
 
     def clean_scheduled_at(self):
@@ -122,7 +117,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     fieldsets = (
         (None, {"fields": ("name", "sender", "more_senders", "backup_sender")}),
-        ("Message", {"fields": ("body", "media_urls")}),
+        ("Message", {"fields": ("body", "media")}),
         ("Audience", {"fields": ("lists",)}),
         ("When", {"fields": ("scheduled_at", ("window_start", "window_end"), "timezone"),
                   "description": "Leave the time empty to keep a draft and launch it yourself. A sending window "
@@ -132,9 +127,19 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if obj and obj.status not in self.EDITABLE:
-            return ("name", "sender", "more_senders", "backup_sender", "body", "media_urls", "lists", "scheduled_at",
+            return ("name", "sender", "more_senders", "backup_sender", "body", "media_links", "lists", "scheduled_at",
                     "window_start", "window_end", "timezone")
         return ()
+
+    def get_fieldsets(self, request, obj=None):
+        if obj and obj.status not in self.EDITABLE:  # sent: the media as links, not a form field
+            return [(name, {**opts, "fields": tuple("media_links" if f == "media" else f for f in opts["fields"])})
+                    for name, opts in self.fieldsets]
+        return self.fieldsets
+
+    @admin.display(description="media")
+    def media_links(self, obj) -> str:
+        return media_links_html(obj.media_urls or [])
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
@@ -146,6 +151,9 @@ class CampaignAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
+        media = form.cleaned_data.get("media")
+        if media is not None:
+            obj.media_urls = media_save(media)  # uploads stored only now, on a valid form
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):

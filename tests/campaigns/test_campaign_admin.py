@@ -114,3 +114,38 @@ def test_a_sender_whose_secrets_cannot_be_read_is_a_reason_shown_never_a_server_
     assert response.status_code == 200 and "cannot be decrypted" in response.content.decode()
     assert Campaign.objects.get(pk=campaign.pk).status == "draft"
     assert not Message.objects.exists()
+
+
+PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+       b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+def test_an_uploaded_image_becomes_the_campaigns_public_media(admin_client, make_sender, make_audience, settings,
+                                                              tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    sender, audience = make_sender("plivo"), make_audience(3)
+    data = form_data(sender, [audience], media_upload=SimpleUploadedFile("Shop front.png", PNG, "image/png"),
+                     media_urls="")
+    response = admin_client.post("/admin/campaigns/campaign/add/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    campaign = Campaign.objects.get(name="Spring sale")
+    [url] = campaign.media_urls
+    assert url.startswith(f"{settings.PUBLIC_BASE_URL}/media/campaign-media/") and url.endswith(".png")
+    served = admin_client.get(url.removeprefix(settings.PUBLIC_BASE_URL))
+    assert served.status_code == 200 and served["Content-Type"] == "image/png"
+    page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert url in page and "[]" not in page.split('id="campaign-panel"')[0].split("Media (MMS)")[-1][:2000]
+
+
+def test_media_a_provider_cannot_take_is_refused_naming_the_limit(admin_client, make_sender, make_audience):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    sender, audience = make_sender("sendblue"), make_audience(3)
+    data = form_data(sender, [audience], media_upload=[SimpleUploadedFile("a.png", PNG, "image/png"),
+                                                       SimpleUploadedFile("b.png", PNG, "image/png")])
+    response = admin_client.post("/admin/campaigns/campaign/add/", data)
+    assert response.status_code == 200
+    assert "Sendblue accepts at most 1 media file" in response.content.decode()
+    assert not Campaign.objects.exists()
