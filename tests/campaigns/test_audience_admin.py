@@ -291,3 +291,58 @@ def test_a_view_only_staff_member_sees_custom_fields_as_a_table(client, renee):
     html = client.get(reverse("admin:campaigns_contact_change", args=[renee.pk])).content.decode()
     assert 'name="custom__company"' not in html and 'name="new_custom_field_name"' not in html
     assert '<th scope="row">company</th><td>Acme</td>' in html
+
+
+# In a real browser
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_staff_search_a_lists_members_and_give_a_contact_a_custom_field(
+        browser, live_server, make_audience, django_user_model, tmp_path):
+    django_user_model.objects.create_superuser("staff", "staff@example.com", "a-long-password-1")
+    big = make_audience(75, name="Spring leads")
+    Contact.objects.filter(phone__in=["+12125550003", "+12125550004"]).update(opted_out=True)
+    Contact.objects.filter(phone="+12125550005").update(is_fixed_line=True, last_name="Lane", email="l@example.com")
+    counts = selectors.list_counts([big.pk])[big.pk]
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", "a-long-password-1")
+    page.click("input[type=submit]")
+
+    page.goto(f"{live_server.url}/admin/campaigns/contactlist/")
+    row = page.locator("#result_list tr", has_text="Spring leads")
+    assert [row.locator(f"td.field-{c}").inner_text() for c in ("member_count", "opted_out_count",
+                                                                   "landline_count")] == ["75", "2", "1"]
+    page.screenshot(path=str(tmp_path / "lists.png"), full_page=True)
+
+    page.click("text=Spring leads")
+    shown = {k: page.locator(f'#list-counts [data-count="{k}"]').inner_text() for k in ("members", "sendable",
+                                                                                           "opted_out", "landline")}
+    assert shown == {"members": str(counts.members), "sendable": str(counts.sendable),
+                     "opted_out": str(counts.opted_out), "landline": str(counts.landline)}
+    assert page.locator("#list-members tbody tr").count() == 50
+    page.screenshot(path=str(tmp_path / "list.png"), full_page=True)
+    page.click("#list-members-paginator >> text=2")
+    page.wait_for_url("**?p=2")
+    assert page.locator("#list-members tbody tr").count() == 25
+
+    page.fill("#searchbar", "(212) 555-0005")
+    page.press("#searchbar", "Enter")
+    page.wait_for_url("**q=*")
+    assert page.locator("#list-members tbody tr").count() == 1
+    page.screenshot(path=str(tmp_path / "list-search.png"), full_page=True)
+    page.click("#list-members >> text=+12125550005")
+    page.wait_for_selector("#id_new_custom_field_name")
+
+    page.fill("#id_new_custom_field_name", "company")
+    page.fill("#id_new_custom_field_value", "Acme")
+    page.select_option("#id_timezone", "America/New_York")
+    with page.expect_navigation():
+        page.click("input[name=_continue]")
+    assert page.locator("#id_custom__company").input_value() == "Acme"
+    page.screenshot(path=str(tmp_path / "contact.png"), full_page=True)
+    contact = Contact.objects.get(phone="+12125550005")
+    assert (contact.custom_fields, contact.timezone) == ({"company": "Acme"}, "America/New_York")
