@@ -23,7 +23,13 @@ from django.utils import timezone
 
 from messaging import selectors as messaging_selectors
 from messaging.encoding import SegmentInfo, segment_info
-from messaging.personalize import STANDARD_VARIABLES, message_context, render, template_variables
+from messaging.personalize import (
+    STANDARD_VARIABLES,
+    message_context,
+    render,
+    template_variables,
+    variables_with_fallback,
+)
 from messaging.windows import Window, next_opening, recipient_timezone, window_open
 
 from . import selectors, services
@@ -54,7 +60,7 @@ class CostLine:
 
     @property
     def amount(self) -> Decimal | None:
-        return None if self.price is None else (self.price * self.units).quantize(Decimal("0.01"))
+        return None if self.price is None else (self.price * self.units).quantize(Decimal("0.0001"))
 
 
 @dataclass
@@ -245,7 +251,8 @@ def _segments(out: Preflight, campaign: Campaign, sendable, variables: list[str]
         out.segments += info.segments * n
         if out.longest is None or (info.segments, info.units) > (out.longest.segments, out.longest.units):
             out.longest = info
-    out.empty_fields = {name: n for name, n in empty.items() if n}
+    covered = variables_with_fallback(body)
+    out.empty_fields = {name: n for name, n in empty.items() if n and name not in covered}
 
 
 def _mean_units(out: Preflight) -> float:
@@ -430,7 +437,9 @@ def compose_preview(*, body: str, list_ids: list[int]) -> dict:
             empties[name] = Count("id", filter=~Q(custom_fields__has_key=name) | Q(**{f"custom_fields__{name}": ""}))
     figures = sendable.aggregate(recipients=Count("id"), **{f"empty_{n}": c for n, c in empties.items()})
     out["recipients"] = figures["recipients"]
-    out["empty"] = {name: figures[f"empty_{name}"] for name in names if figures[f"empty_{name}"]}
+    covered = variables_with_fallback(body)
+    out["empty"] = {name: figures[f"empty_{name}"] for name in names
+                    if figures[f"empty_{name}"] and name not in covered}
     carrier = _Carrier(body, names)
     samples = _samples(carrier, sendable, variables)
     out["samples"] = [_sample_json(s) for s in samples]

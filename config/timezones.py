@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import zoneinfo
 from functools import lru_cache
+from urllib.parse import unquote
 
 from django.utils import timezone
 
@@ -24,7 +25,7 @@ class StaffTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        zone = _zone(request.COOKIES.get(COOKIE, ""))
+        zone = _zone(unquote(request.COOKIES.get(COOKIE, "")))
         if zone is not None:
             timezone.activate(zone)
         else:

@@ -191,6 +191,22 @@ def template_variables(text: str) -> list[str]:
     return list(names)
 
 
+def variables_with_fallback(text: str) -> set[str]:
+    """The variables whose every use in the message's text has a fallback (``|default:…`` or
+    ``|default_if_none:…``): an empty value leaves no gap. A variable used only in ``if`` conditions counts too."""
+    template, error = _compiled(text)
+    if error:
+        return set()
+    printed: dict[str, bool] = {}
+    for node in template.nodelist.get_nodes_by_type(VariableNode):
+        expression = node.filter_expression
+        variable = expression.var
+        if isinstance(variable, Variable) and variable.lookups:
+            covered = any(_filter_name(f) in ("default", "default_if_none") for f, _args in expression.filters)
+            printed[variable.var] = printed.get(variable.var, True) and covered
+    return {name for name in template_variables(text) if printed.get(name, True)}
+
+
 def template_errors(text: str, known: set[str] | None = None) -> str:
     """Empty when the template can be used, else the reason in plain words. With ``known`` (the contacts'
     field names; the standard variables are always known), a variable that is not one of them is refused."""

@@ -20,7 +20,8 @@
     '<div class="compose-highlight" id="compose-highlight"></div>' +
     '<button type="button" class="button" id="compose-replace" hidden>Replace look-alikes</button></div>' +
     '<div class="compose-preview" id="compose-preview" aria-live="polite"></div>';
-  body.insertAdjacentElement("afterend", panel);
+  // Below the field's row (label and text box), full width, rather than squeezed beside the text box.
+  (body.closest(".flex-container") || body).insertAdjacentElement("afterend", panel);
 
   const $ = (id) => document.getElementById(id);
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
