@@ -166,6 +166,41 @@ def senders_media_problems(*, senders: list[Sender], urls: list[str]) -> tuple[l
     return problems, warnings
 
 
+def opted_out_phones() -> QuerySet:
+    """The numbers the consent ledger says not to message, as a subquery of ``phone`` values."""
+    return Suppression.objects.filter(opted_out=True).values("phone")
+
+
+def sender_pace(*, sender: Sender) -> float:
+    """Messages per second the sender sends at now: its configured pace, lowered while its provider answers
+    429 (see ``messaging.pacing``)."""
+    from . import pacing
+
+    return pacing.effective_mps(sender.pk, sender.mps)
+
+
+def senders_by_id(ids) -> list[Sender]:
+    return list(Sender.objects.filter(pk__in=list(ids)))
+
+
+def campaign_resendable(*, campaign_id: int) -> list[Message]:
+    """The latest failed or undelivered message of each recipient that a resend to failed would message again
+    (what ``services.messages_requeue_failed`` queues): nobody who got, may get or may have got a message, and
+    no number that opted out. Each with ``to``, ``body`` and ``sender_id`` (the sender the resend goes
+    through: the lowest of the recipient's failed messages, as the resend picks it)."""
+    from .services.queueing import RESENDABLE
+
+    messages = Message.objects.filter(campaign_id=campaign_id)
+    busy = messages.exclude(status__in=(*RESENDABLE, S.CANCELED)).values("to")
+    rows = (messages.filter(status__in=RESENDABLE).exclude(to__in=busy).exclude(to__in=opted_out_phones())
+            .only("id", "to", "body", "sender_id").order_by("to", "-round"))
+    latest: dict[str, Message] = {}
+    for row in rows.iterator(chunk_size=2000):
+        first = latest.setdefault(row.to, row)
+        first.sender_id = min(first.sender_id, row.sender_id)
+    return list(latest.values())
+
+
 def senders_media_file_problems(*, senders: list[Sender], files: list[MediaFile], urls: list[str] | None = None
                                 ) -> tuple[list[str], list[str]]:
     """(problems, warnings) for one message's media on each sender's provider, once per provider: ``files``
