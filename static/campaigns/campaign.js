@@ -13,6 +13,8 @@
         const cell = panel.querySelector(`[data-count="${name}"]`);
         if (cell) cell.textContent = n;
       }
+      const waiting = panel.querySelector('[data-count="waiting_window"]');
+      if (waiting) waiting.textContent = data.waiting_window;
       const total = panel.querySelector('[data-count="total"]');
       if (total) total.textContent = data.total;
       document.getElementById("campaign-progress").style.width = data.done_percent + "%";
