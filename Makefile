@@ -33,6 +33,7 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) bench/bench_delivery.py $(BENCH_DELIVERY_ARGS)
 	$(PY) bench/bench_import.py $(BENCH_IMPORT_ARGS)
+	$(PY) bench/bench_preflight.py $(BENCH_PREFLIGHT_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

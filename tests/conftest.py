@@ -308,3 +308,13 @@ def media_server():
     server.shutdown()
     server.server_close()
 
+
+
+@pytest.fixture
+def example_prices(db):
+    """The example price table the migration ships (a flush by an earlier transactional test empties it)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("campaigns.migrations.0006_compose_windows_prices").add_example_prices(apps, None)

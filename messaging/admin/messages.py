@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.db.models import OuterRef, Subquery
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from .. import services
+from ..encoding import segment_info
 from ..models import Dispatch, Message, MessageEvent
 
 
@@ -49,10 +52,35 @@ class MessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Resend messages whose outcome is unknown (unconfirmed)", permissions=["change"])
+    @admin.action(description="Resend messages whose outcome is unknown (unconfirmed)…", permissions=["change"])
     def resend_unconfirmed(self, request, queryset):
-        n = sum(services.message_resend(message_id=pk) for pk in queryset.values_list("pk", flat=True))
+        """First a confirmation with the recipients, the segments by encoding and the risk; resent only when
+        confirmed. Only unconfirmed messages are resent (the service checks each)."""
+        unconfirmed = queryset.filter(status=Message.Status.UNCONFIRMED).select_related("sender")
+        if request.POST.get("confirm") != "yes":
+            rows = list(unconfirmed.order_by("id")[:1000])
+            by_encoding: dict[str, list[int]] = {}
+            for message in rows:
+                info = segment_info(message.body or "")
+                line = by_encoding.setdefault(info.encoding, [0, 0])
+                line[0] += 1
+                line[1] += info.segments
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Resend messages whose outcome is unknown?",
+                "opts": self.model._meta,
+                "messages_shown": rows[:20],
+                "count": unconfirmed.count(),
+                "skipped": queryset.exclude(status=Message.Status.UNCONFIRMED).count(),
+                "recipients": unconfirmed.values("to").distinct().count(),
+                "by_encoding": by_encoding,
+                "selected": [str(pk) for pk in queryset.values_list("pk", flat=True)],
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/messaging/message/confirm_resend.html", context)
+        n = sum(services.message_resend(message_id=pk) for pk in unconfirmed.values_list("pk", flat=True))
         self.message_user(request, f"{n} unconfirmed messages will be sent again.")
+        return None
 
     @admin.action(description="Mark unconfirmed messages as sent (checked with the provider)", permissions=["change"])
     def confirm_sent(self, request, queryset):

@@ -29,7 +29,7 @@ def count(page) -> dict:
 
 
 def test_staff_compose_confirm_schedule_and_launch(browser, live_server, engine, sandbox, make_sender,
-                                                  django_user_model, tmp_path):
+                                                  django_user_model, tmp_path, example_prices):
     django_user_model.objects.create_superuser("staff", "staff@example.com", PASSWORD)
     sender = make_sender("plivo", name="Main line")
     customers = ContactList.objects.create(name="Customers")

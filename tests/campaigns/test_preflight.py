@@ -27,7 +27,7 @@ def people(contact_list, rows):
 
 
 @pytest.fixture
-def audience(db):
+def audience(db, example_prices):
     """Two lists: plain names, an emoji name (UCS-2), a missing first name, a long custom field, a contact on
     both lists, one opted out on the contact, one opted out in the ledger only, one landline."""
     first = ContactList.objects.create(name="Customers")
