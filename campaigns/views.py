@@ -128,7 +128,10 @@ def campaign_confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse
                 return redirect(back)
     problems: list[str] = []
     warnings: list[str] = []
-    if action in ("launch", "schedule"):
+    if action in ("launch", "schedule") and campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED):
+        problems = [f"This campaign is {campaign.get_status_display().lower()}; only a draft or a scheduled "
+                    "campaign can be launched or scheduled."]
+    elif action in ("launch", "schedule"):
         problems, warnings = services.campaign_checks(campaign=campaign, check_media=True)
     context = {
         **admin.site.each_context(request),

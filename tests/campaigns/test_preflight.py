@@ -228,3 +228,13 @@ def test_the_compose_preview_renders_real_recipients(admin_client, audience):
     assert data["empty"] == {}  # a fallback leaves no gap
     data = admin_client.post("/admin/campaigns/compose/preview/", {"body": "Hi {{ frist_name }}"}).json()
     assert "frist_name" in data["error"]
+
+
+def test_a_campaign_already_sending_offers_no_launch(admin_client, engine, make_sender, make_campaign, audience):
+    from campaigns.services import campaign_launch
+
+    campaign = make_campaign(make_sender("plivo"), audience, body="Hello")
+    campaign_launch(campaign=campaign, check_media=False)
+    page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/confirm/launch/").content.decode()
+    assert "only a draft or a scheduled campaign can be launched" in page
+    assert 'id="confirm-launch"' not in page
