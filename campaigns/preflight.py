@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import phonenumbers
 from django.db.models import Count, F, Min, Q
-from django.db.models.fields.json import KeyTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Length, Mod, Substr
 from django.utils import timezone
 
@@ -445,7 +445,7 @@ def compose_preview(*, body: str, list_ids: list[int]) -> dict:
     out["samples"] = [_sample_json(s) for s in samples]
     candidates = list(samples)
     for name in names:
-        length = Length(COLUMNS[name]) if name in COLUMNS else Length(KeyTransform(name, "custom_fields"))
+        length = Length(COLUMNS[name]) if name in COLUMNS else Length(KeyTextTransform(name, "custom_fields"))
         contact = sendable.annotate(_len=length).order_by(F("_len").desc(nulls_last=True), "id").first()
         if contact is not None:
             candidates.append(contact_sample(body, contact, variables))
