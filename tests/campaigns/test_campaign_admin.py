@@ -149,3 +149,19 @@ def test_media_a_provider_cannot_take_is_refused_naming_the_limit(admin_client, 
     assert response.status_code == 200
     assert "Sendblue accepts at most 1 media file" in response.content.decode()
     assert not Campaign.objects.exists()
+
+
+@pytest.mark.parametrize("body, said", [
+    ("Hi {{ frist_name }}", "Unknown variable {{ frist_name }} (did you mean {{ first_name }}?)"),
+    ("{% include 'x.txt' %}", "The {% include %} tag is not allowed in messages"),
+    ("{% now 'Y' %}", "The {% now %} tag is not allowed in messages"),
+])
+def test_a_template_outside_the_message_language_is_refused_when_saving(admin_client, make_sender, make_audience,
+                                                                       body, said):
+    from django.utils.html import escape
+
+    sender, audience = make_sender("plivo"), make_audience(3)
+    response = admin_client.post("/admin/campaigns/campaign/add/", form_data(sender, [audience], body=body))
+    assert response.status_code == 200
+    assert escape(said) in response.content.decode()
+    assert not Campaign.objects.exists()
