@@ -8,7 +8,8 @@ Not a test: it prints figures. It runs on a throwaway database made with Django'
 
 The audience is spread over US area codes and a few countries, with first names from a pool of a few
 thousand (as real lists repeat names), 1% opted out, 2% on a second list, and a sending window; the template
-uses a field with a fallback. Printed: the confirmation's time for a plain message, a personalized one, and a
+uses a field with a fallback. The tables are analyzed after loading, as a live database's are (without
+statistics PostgreSQL walks the million contacts by index, about four times slower). Printed: the confirmation's time for a plain message, a personalized one, and a
 personalized one with a window, and the compose preview's time.
 """
 
@@ -80,6 +81,8 @@ def main() -> None:
     try:
         print(f"database: {connection.vendor}")
         lists, n = timed(f"audience of {args.recipients:,} built", lambda: make_audience(args.recipients))
+        with connection.cursor() as cursor:  # planner statistics, as a live database keeps them
+            timed("ANALYZE", lambda: cursor.execute("ANALYZE"))
         sender = Sender.objects.create(name="bench", provider="plivo", address="+14155550100", mps=50,
                                        credentials={"auth_id": "MABENCH", "auth_token": "bench-token"})
         for label, body, window in (
