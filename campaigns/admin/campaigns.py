@@ -24,6 +24,7 @@ from ..models import Campaign, Price
 
 class CampaignForm(forms.ModelForm):
     media = MediaField(required=False, label="Media (MMS)")
+    url_problems: tuple[str, ...] = ()  # media URLs over a provider's limit, asked before the admin's transaction
 
     class Meta:
         model = Campaign
@@ -64,6 +65,7 @@ class CampaignForm(forms.ModelForm):
             problems, _warnings = services.campaign_checks(campaign=draft, senders=senders)
             if media:
                 problems += media_problems(senders=senders, urls=media.urls, uploads=media.files, ask_servers=False)
+                problems += list(self.url_problems)
             shown = set()
             for problem in problems:
                 field = "media" if getattr(problem, "field", "media") in ("media_urls", "media") else problem.field
@@ -140,6 +142,40 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description="media")
     def media_links(self, obj) -> str:
         return media_links_html(obj.media_urls or [])
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """Media URLs are asked their size and type when saving, here, before the admin opens its transaction
+        (a network call never runs inside one); the form shows what was found beside the media field."""
+        if request.method == "POST":
+            request._media_url_problems = self._media_url_problems(request)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _media_url_problems(self, request) -> tuple[str, ...]:
+        from django.core.validators import URLValidator
+
+        from messaging.selectors import senders_by_id, senders_media_problems
+
+        removed = set(request.POST.getlist("media_remove"))
+        urls = [u for u in request.POST.getlist("media_current") if u not in removed]
+        urls += [line.strip() for line in (request.POST.get("media_urls") or "").splitlines() if line.strip()]
+        valid = []
+        for url in urls:
+            try:
+                URLValidator(schemes=["http", "https"])(url)
+            except forms.ValidationError:
+                continue  # the form names it
+            valid.append(url)
+        ids = [v for v in [request.POST.get("sender"), *request.POST.getlist("more_senders")] if v and v.isdigit()]
+        if not valid or not ids:
+            return ()
+        senders = senders_by_id(int(v) for v in ids)
+        problems, _warnings = senders_media_problems(senders=senders, urls=valid)
+        return tuple(problems)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        problems = getattr(request, "_media_url_problems", ())
+        return type(form.__name__, (form,), {"url_problems": problems}) if problems else form
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)

@@ -165,3 +165,18 @@ def test_a_template_outside_the_message_language_is_refused_when_saving(admin_cl
     assert response.status_code == 200
     assert escape(said) in response.content.decode()
     assert not Campaign.objects.exists()
+
+
+def test_a_media_url_over_the_providers_limit_is_refused_when_saving(admin_client, make_sender, make_audience,
+                                                                     media_server):
+    sender, audience = make_sender("plivo"), make_audience(3)
+    data = form_data(sender, [audience], media_urls=f"{media_server}/small.png\n{media_server}/big.png")
+    response = admin_client.post("/admin/campaigns/campaign/add/", data)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "The media files total 6,292,456 bytes (6.0 MB)" in page
+    assert "Plivo accepts at most 5,242,880 bytes (5.0 MB) in one message." in page
+    assert not Campaign.objects.exists()
+    data = form_data(sender, [audience], media_urls=f"{media_server}/small.png")
+    assert admin_client.post("/admin/campaigns/campaign/add/", data).status_code == 302
+    assert Campaign.objects.get().media_urls == [f"{media_server}/small.png"]
