@@ -252,9 +252,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return super().add_view(request, form_url, {**(extra_context or {}), **self._compose_context(request)})
 
     def _compose_context(self, request) -> dict:
-        from messaging.encoding import tables_json
-
-        return {"compose_tables": tables_json(), "compose_preview_url": reverse("campaigns:compose_preview")}
+        return {"compose_preview_url": reverse("campaigns:compose_preview")}
 
     @admin.action(description="Launch selected campaigns now (after confirming)", permissions=["change"])
     def launch_selected(self, request, queryset):
