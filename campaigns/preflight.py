@@ -163,14 +163,42 @@ def _senders(campaign: Campaign) -> list:
     return services.campaign_senders(campaign=campaign)
 
 
-def campaign_window(campaign: Campaign) -> Window | None:
-    return services.campaign_window(campaign=campaign)
-
-
 def window_text(window: Window | None) -> str:
-    if window is None:
-        return ""
-    return f"{window.start:%H:%M} to {window.end:%H:%M} in each recipient's local time"
+    return f"{window} in each recipient's local time" if window is not None else ""
+
+
+def _empty(name: str) -> Q:
+    """Contacts for whom the variable ``name`` is empty (a blank standard field, or a custom field that is
+    missing or blank)."""
+    if name in COLUMNS:
+        return Q(**{COLUMNS[name]: ""})
+    return ~Q(custom_fields__has_key=name) | Q(**{f"custom_fields__{name}": ""})
+
+
+def _tally(out: Preflight, info: SegmentInfo, n: int) -> None:
+    """Count ``n`` recipients whose message is ``info``: segments by encoding, and the longest message."""
+    line = out.encodings.setdefault(info.encoding, EncodingLine(info.encoding))
+    line.recipients += n
+    line.segments += info.segments * n
+    out.segments += info.segments * n
+    if out.longest is None or (info.segments, info.units) > (out.longest.segments, out.longest.units):
+        out.longest = info
+
+
+def _price_table() -> dict[tuple[str, str], Price]:
+    return {(p.provider, p.country): p for p in Price.objects.all()}
+
+
+def _cost_line(sender, country: str, *, has_media: bool, prices: dict) -> CostLine:
+    """An empty cost line for a sender's recipients in ``country``, at the price for that country, else the
+    provider's price for any other country, else none."""
+    price = prices.get((sender.provider, country)) or prices.get((sender.provider, ""))
+    unit_price = None
+    if price is not None:
+        unit_price = (price.mms_per_message or price.per_segment) if has_media else price.per_segment
+    return CostLine(sender=sender.name, provider=sender.get_provider_display(), country=country or "unknown",
+                    recipients=0, units=0, unit="MMS" if has_media else "segment", price=unit_price,
+                    currency=price.currency if price else "USD", is_example=bool(price and price.is_example))
 
 
 @lru_cache(maxsize=4096)
@@ -204,8 +232,8 @@ def campaign_preflight(*, campaign: Campaign, action: str = "launch", now: datet
     sendable = _sendable(campaign)
     variables = template_variables(campaign.body or "")
     _segments(out, campaign, sendable, variables)
-    out.samples = _samples(campaign, sendable, variables)
-    window = campaign_window(campaign)
+    out.samples = _samples(campaign.body or "", sendable, variables)
+    window = services.campaign_window(campaign=campaign)
     out.window = window_text(window)
     by_place = _places(sendable, len(senders))
     _costs_and_shares(out, senders, by_place, per_recipient=_mean_units(out))
@@ -244,13 +272,7 @@ def _segments(out: Preflight, campaign: Campaign, sendable, variables: list[str]
         except ValueError as exc:
             out.render_failures[str(exc)] = out.render_failures.get(str(exc), 0) + n
             continue
-        info = segment_info(text)
-        line = out.encodings.setdefault(info.encoding, EncodingLine(info.encoding))
-        line.recipients += n
-        line.segments += info.segments * n
-        out.segments += info.segments * n
-        if out.longest is None or (info.segments, info.units) > (out.longest.segments, out.longest.units):
-            out.longest = info
+        _tally(out, segment_info(text), n)
     covered = variables_with_fallback(body)
     out.empty_fields = {name: n for name, n in empty.items() if n and name not in covered}
 
@@ -263,21 +285,18 @@ def _mean_units(out: Preflight) -> float:
     return out.segments / rendered if rendered else 0.0
 
 
-def _samples(campaign: Campaign, sendable, variables: list[str]) -> list[Sample]:
+def _samples(body: str, sendable, variables: list[str]) -> list[Sample]:
     """The exact message of a few real recipients: the first ones, and one lacking a used field when any does."""
     picks = list(sendable.order_by("id")[:SAMPLES])
-    names = [name for name in variables if name not in ("phone",)]
+    names = [name for name in variables if name != "phone"]
     if names:
         lacking = Q()
         for name in names:
-            if name in COLUMNS:
-                lacking |= Q(**{COLUMNS[name]: ""})
-            else:
-                lacking |= ~Q(custom_fields__has_key=name) | Q(**{f"custom_fields__{name}": ""})
+            lacking |= _empty(name)
         missing = sendable.filter(lacking).exclude(pk__in=[c.pk for c in picks]).order_by("id").first()
         if missing is not None:
             picks = picks[:SAMPLES - 1] + [missing]
-    return [contact_sample(campaign.body or "", contact, variables) for contact in picks]
+    return [contact_sample(body, contact, variables) for contact in picks]
 
 
 def contact_sample(body: str, contact: Contact, variables: list[str]) -> Sample:
@@ -303,11 +322,6 @@ def _places(sendable, n_senders: int) -> list[dict]:
     )
 
 
-def _price(provider: str, country: str) -> Price | None:
-    prices = {p.country: p for p in Price.objects.filter(provider=provider, country__in=[country, ""])}
-    return prices.get(country) or prices.get("")
-
-
 def _costs_and_shares(out: Preflight, senders: list, places: list[dict], *, per_recipient: float) -> None:
     by_sender_country: dict[tuple[int, str], int] = {}
     for row in places:
@@ -319,19 +333,13 @@ def _costs_and_shares(out: Preflight, senders: list, places: list[dict], *, per_
     for i, sender in enumerate(senders):
         mps = messaging_selectors.sender_pace(sender=sender)
         out.shares.append(SenderShare(sender.name, sender.get_provider_display(), shares.get(i, 0), mps))
-    lines: dict[tuple[str, str], CostLine] = {}
+    prices = _price_table()
+    lines: dict[tuple[int, str], CostLine] = {}
     for (share, country), n in sorted(by_sender_country.items()):
-        sender = senders[share]
-        price = _price(sender.provider, country)
-        key = (sender.name, country)
-        unit = "MMS" if out.has_media else "segment"
-        unit_price = None
-        if price is not None:
-            unit_price = (price.mms_per_message or price.per_segment) if out.has_media else price.per_segment
-        line = lines.setdefault(key, CostLine(
-            sender=sender.name, provider=sender.get_provider_display(), country=country or "unknown",
-            recipients=0, units=0, unit=unit, price=unit_price,
-            currency=price.currency if price else "USD", is_example=bool(price and price.is_example)))
+        line = lines.get((share, country))
+        if line is None:
+            line = lines[(share, country)] = _cost_line(senders[share], country, has_media=out.has_media,
+                                                        prices=prices)
         line.recipients += n
     for line in lines.values():
         line.units = round(line.recipients * per_recipient)
@@ -360,30 +368,19 @@ def campaign_resend_preflight(*, campaign: Campaign, now: datetime | None = None
     senders = {s.pk: s for s in _senders(campaign)}
     senders.update({s.pk: s for s in messaging_selectors.senders_by_id({row.sender_id for row in rows})})
     per_sender: dict[int, int] = {}
+    prices = _price_table()
     lines: dict[tuple[int, str], CostLine] = {}
-    window = campaign_window(campaign)
+    window = services.campaign_window(campaign=campaign)
     out.window = window_text(window)
     for row in rows:
         info = segment_info(row.body)
-        line = out.encodings.setdefault(info.encoding, EncodingLine(info.encoding))
-        line.recipients += 1
-        line.segments += info.segments
-        out.segments += info.segments
-        if out.longest is None or (info.segments, info.units) > (out.longest.segments, out.longest.units):
-            out.longest = info
+        _tally(out, info, 1)
         per_sender[row.sender_id] = per_sender.get(row.sender_id, 0) + 1
-        sender = senders[row.sender_id]
         country = _region(row.to)
         cost = lines.get((row.sender_id, country))
         if cost is None:
-            price = _price(sender.provider, country)
-            unit_price = None
-            if price is not None:
-                unit_price = (price.mms_per_message or price.per_segment) if out.has_media else price.per_segment
-            cost = lines[(row.sender_id, country)] = CostLine(
-                sender=sender.name, provider=sender.get_provider_display(), country=country or "unknown",
-                recipients=0, units=0, unit="MMS" if out.has_media else "segment", price=unit_price,
-                currency=price.currency if price else "USD", is_example=bool(price and price.is_example))
+            cost = lines[(row.sender_id, country)] = _cost_line(senders[row.sender_id], country,
+                                                                has_media=out.has_media, prices=prices)
         cost.recipients += 1
         cost.units += 1 if out.has_media else info.segments
         if window is not None:
@@ -429,19 +426,13 @@ def compose_preview(*, body: str, list_ids: list[int]) -> dict:
                                        .values("contact_id"))
                 .filter(opted_out=False).exclude(phone__in=messaging_selectors.opted_out_phones()))
     names = [name for name in variables if name != "phone"]
-    empties = {}
-    for name in names:
-        if name in COLUMNS:
-            empties[name] = Count("id", filter=Q(**{COLUMNS[name]: ""}))
-        else:
-            empties[name] = Count("id", filter=~Q(custom_fields__has_key=name) | Q(**{f"custom_fields__{name}": ""}))
-    figures = sendable.aggregate(recipients=Count("id"), **{f"empty_{n}": c for n, c in empties.items()})
+    figures = sendable.aggregate(recipients=Count("id"),
+                                 **{f"empty_{name}": Count("id", filter=_empty(name)) for name in names})
     out["recipients"] = figures["recipients"]
     covered = variables_with_fallback(body)
     out["empty"] = {name: figures[f"empty_{name}"] for name in names
                     if figures[f"empty_{name}"] and name not in covered}
-    carrier = _Carrier(body, names)
-    samples = _samples(carrier, sendable, variables)
+    samples = _samples(body, sendable, variables)
     out["samples"] = [_sample_json(s) for s in samples]
     candidates = list(samples)
     for name in names:
@@ -454,13 +445,6 @@ def compose_preview(*, body: str, list_ids: list[int]) -> dict:
         longest = max(rendered, key=lambda s: (s.info.segments, s.info.units))
         out["longest"] = _sample_json(longest)
     return out
-
-
-class _Carrier:
-    """A stand-in with the one attribute ``_samples`` reads from a campaign."""
-
-    def __init__(self, body: str, names: list[str]):
-        self.body = body
 
 
 def _sample_json(sample: Sample) -> dict:

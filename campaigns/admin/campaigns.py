@@ -151,25 +151,19 @@ class CampaignAdmin(admin.ModelAdmin):
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     def _media_url_problems(self, request) -> tuple[str, ...]:
-        from django.core.validators import URLValidator
-
+        """What each chosen sender's provider says of the media URLs posted (read by the form's own media
+        field; a field that does not validate is left to the form to explain)."""
         from messaging.selectors import senders_by_id, senders_media_problems
 
-        removed = set(request.POST.getlist("media_remove"))
-        urls = [u for u in request.POST.getlist("media_current") if u not in removed]
-        urls += [line.strip() for line in (request.POST.get("media_urls") or "").splitlines() if line.strip()]
-        valid = []
-        for url in urls:
-            try:
-                URLValidator(schemes=["http", "https"])(url)
-            except forms.ValidationError:
-                continue  # the form names it
-            valid.append(url)
-        ids = [v for v in [request.POST.get("sender"), *request.POST.getlist("more_senders")] if v and v.isdigit()]
-        if not valid or not ids:
+        field = CampaignForm.base_fields["media"]
+        try:
+            media = field.clean(field.widget.value_from_datadict(request.POST, request.FILES, "media"))
+        except forms.ValidationError:
             return ()
-        senders = senders_by_id(int(v) for v in ids)
-        problems, _warnings = senders_media_problems(senders=senders, urls=valid)
+        ids = [v for v in [request.POST.get("sender"), *request.POST.getlist("more_senders")] if v and v.isdigit()]
+        if not media.urls or not ids:
+            return ()
+        problems, _warnings = senders_media_problems(senders=senders_by_id(int(v) for v in ids), urls=media.urls)
         return tuple(problems)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
