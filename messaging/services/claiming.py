@@ -7,11 +7,13 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from ..models import Dispatch, Message, Suppression
 from .counters import counters_move
-from .status import message_move
+from .status import message_move, messages_move
 
 S = Message.Status
 OPTED_OUT_NOTE = "Not sent: the number opted out before its turn."
@@ -72,6 +74,16 @@ def message_claim(message_id: int, *, sender_id: int) -> bool:
     """``messages_claim`` for one message: True when the caller now owns its send."""
     claimed, _at = messages_claim([message_id], sender_id=sender_id)
     return bool(claimed)
+
+
+def messages_release(message_ids: list[int], *, at: datetime, note: str = "") -> int:
+    """``message_release`` for many claimed messages due again at the same time, in one statement per
+    campaign, with ``note`` (when given) saying why they wait. Returns how many were given back."""
+    fields = {"attempts": Greatest(F("attempts") - 1, 0), "next_attempt_at": at, "dispatched_at": None}
+    if note:
+        fields["error_message"] = note
+    return messages_move(Message.objects.filter(pk__in=message_ids), S.QUEUED, from_statuses=(S.SENDING,),
+                         fields=fields)
 
 
 def message_release(message: Message, *, at: datetime | None = None) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +17,7 @@ from ..models import Dispatch, Message, Sender
 from ..personalize import TemplateRenderError, message_context, render
 from ..providers.base import OutboundMessage, PermanentError, Provider
 from ..windows import WAITING_NOTE, Window, next_opening, recipient_timezone
-from .claiming import message_release
+from .claiming import messages_release
 
 
 @lru_cache(maxsize=1024)
@@ -68,17 +68,15 @@ def messages_wait_for_window(messages: list[Message], *, at: datetime | None = N
         return {}
     at = at or timezone.now()
     zones = audience.contact_timezones(m.contact_id for m, _ in windowed)
-    words: dict[int, str] = {}
+    waiting: dict[tuple[datetime, str], list[int]] = {}  # one release per opening and zone, not per message
     for message, window in windowed:
         zone = recipient_timezone(message.to, zones.get(message.contact_id, ""), window.timezone)
         opening = next_opening(window, zone, at)
-        if opening <= at:
-            continue
-        note = f"{WAITING_NOTE} ({window} {zone})."
-        with transaction.atomic():  # still ours (``sending``) until the release
-            Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(error_message=note)
-            words[message.pk] = message_release(message, at=opening)
-    return words
+        if opening > at:
+            waiting.setdefault((opening, f"{WAITING_NOTE} ({window} {zone})."), []).append(message.pk)
+    for (opening, note), ids in waiting.items():
+        messages_release(ids, at=opening, note=note)
+    return {pk: "deferred" for ids in waiting.values() for pk in ids}
 
 
 class TemplateFailedError(PermanentError):

@@ -264,6 +264,28 @@ def test_the_contacts_zone_decides_over_its_number(send_engine, make_sender, mak
     assert sandbox.ledger()["accepted"] == 0
 
 
+def test_many_messages_waiting_for_one_opening_are_given_back_together(
+    send_engine, make_sender, make_audience, make_campaign, sandbox, django_assert_max_num_queries
+):
+    from campaigns.services import campaign_launch
+
+    campaign = make_campaign(make_sender("plivo"), [make_audience(40, prefix="+1415555")])
+    campaign_launch(campaign=campaign)
+    window = opening_in_la_soon(seconds=600)
+    Dispatch.objects.filter(campaign_id=campaign.pk).update(
+        window_start=window.start, window_end=window.end, window_timezone=window.timezone)
+    ids = list(Message.objects.filter(campaign=campaign).values_list("id", flat=True))
+
+    with django_assert_max_num_queries(25):  # not a few statements per message
+        words = messages_send(message_ids=ids)
+
+    assert words["deferred"] == 40
+    assert set(Message.objects.filter(campaign=campaign).values_list("status", "attempts")) == {(S.QUEUED, 0)}
+    assert campaign_waiting_for_window(campaign.pk) == 40
+    assert campaign_counts(campaign_id=campaign.pk) == campaign_counts_exact(campaign_id=campaign.pk)
+    assert sandbox.ledger()["accepted"] == 0
+
+
 def test_dispatch_open_keeps_the_window(make_sender, make_audience, make_campaign, db):
     sender = make_sender("plivo")
     window = Window(start=time(9), end=time(21), timezone=NY)
