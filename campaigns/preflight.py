@@ -383,10 +383,10 @@ def campaign_resend_preflight(*, campaign: Campaign, now: datetime | None = None
                                                                 has_media=out.has_media, prices=prices)
         cost.recipients += 1
         cost.units += 1 if out.has_media else info.segments
-        if window is not None:
-            zone = recipient_timezone(row.to, "", window.timezone)
-            if not window_open(window, zone, now):
-                out.outside_window += 1
+    if window is not None:  # the same rule as the send path: the contact's zone, else the number's
+        zones = selectors.contact_timezones({row.contact_id for row in rows if row.contact_id})
+        _outside(out, window, [{"example": row.to, "tz": zones.get(row.contact_id, ""), "n": 1} for row in rows],
+                 now)
     out.recipients = len(rows)
     out.costs = list(lines.values())
     for sender_id, n in per_sender.items():

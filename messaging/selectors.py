@@ -186,14 +186,14 @@ def senders_by_id(ids) -> list[Sender]:
 def campaign_resendable(*, campaign_id: int) -> list[Message]:
     """The latest failed or undelivered message of each recipient that a resend to failed would message again
     (what ``services.messages_requeue_failed`` queues): nobody who got, may get or may have got a message, and
-    no number that opted out. Each with ``to``, ``body`` and ``sender_id`` (the sender the resend goes
+    no number that opted out. Each with ``to``, ``body``, ``contact_id`` and ``sender_id`` (the sender the resend goes
     through: the lowest of the recipient's failed messages, as the resend picks it)."""
     from .services.queueing import RESENDABLE
 
     messages = Message.objects.filter(campaign_id=campaign_id)
     busy = messages.exclude(status__in=(*RESENDABLE, S.CANCELED)).values("to")
     rows = (messages.filter(status__in=RESENDABLE).exclude(to__in=busy).exclude(to__in=opted_out_phones())
-            .only("id", "to", "body", "sender_id").order_by("to", "-round"))
+            .only("id", "to", "body", "sender_id", "contact_id").order_by("to", "-round"))
     latest: dict[str, Message] = {}
     for row in rows.iterator(chunk_size=2000):
         first = latest.setdefault(row.to, row)

@@ -238,3 +238,17 @@ def test_a_campaign_already_sending_offers_no_launch(admin_client, engine, make_
     page = admin_client.get(f"/admin/campaigns/campaign/{campaign.pk}/confirm/launch/").content.decode()
     assert "only a draft or a scheduled campaign can be launched" in page
     assert 'id="confirm-launch"' not in page
+
+
+def test_resend_counts_its_window_in_each_contacts_zone(engine, make_sender, make_campaign, audience):
+    from campaigns.services import campaign_launch
+
+    campaign = make_campaign(make_sender("plivo"), audience, body="Hello", window_start=time(9), window_end=time(21),
+                             timezone="America/New_York")
+    campaign_launch(campaign=campaign, check_media=False)
+    Message.objects.filter(campaign=campaign, to__in=["+12125550101", "+442079460106"]).update(status="failed")
+    Contact.objects.filter(phone="+12125550101").update(timezone="Asia/Tokyo")  # lives in Tokyo
+    # 16:00 UTC: noon in New York, 17:00 in London, 01:00 in Tokyo
+    figures = preflight.campaign_resend_preflight(campaign=campaign, now=datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
+    assert (figures.recipients, figures.outside_window) == (2, 1)
+    assert figures.first_opening == datetime(2026, 6, 11, 0, 0, tzinfo=UTC)  # 09:00 in Tokyo
