@@ -289,11 +289,17 @@ class CampaignAdmin(admin.ModelAdmin):
 
 @admin.register(Price)
 class PriceAdmin(admin.ModelAdmin):
-    list_display = ("provider", "country_display", "per_segment", "mms_per_message", "currency", "is_example",
-                    "updated_at")
+    list_display = ("provider_name", "country_display", "per_segment", "mms_per_message", "currency", "is_example")
+    list_display_links = ("provider_name",)
     list_filter = ("provider", "is_example", "currency")
     list_editable = ("per_segment", "mms_per_message", "is_example")
     search_fields = ("provider", "country")
+
+    @admin.display(description="provider", ordering="provider")
+    def provider_name(self, obj) -> str:
+        from messaging.providers import provider_choices
+
+        return dict(provider_choices()).get(obj.provider, obj.provider)
 
     @admin.display(description="country", ordering="country")
     def country_display(self, obj) -> str:
@@ -304,6 +310,8 @@ class PriceAdmin(admin.ModelAdmin):
             from messaging.providers import provider_choices
 
             return forms.ChoiceField(choices=provider_choices(), label="Provider")
+        if db_field.name in ("per_segment", "mms_per_message"):  # narrow enough for the editable list
+            kwargs["widget"] = forms.NumberInput(attrs={"step": "0.00001", "style": "width: 7em"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
