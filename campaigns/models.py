@@ -45,6 +45,7 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["id"]
+        permissions = [("export_contact", "Can export contacts and lists")]
 
     def __str__(self) -> str:
         name = f"{self.first_name} {self.last_name}".strip()
@@ -120,6 +121,14 @@ class Campaign(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["status", "scheduled_at"], name="campaign_due")]
+        # What sends or stops messages is a permission of its own, not "change" (editing a draft).
+        permissions = [
+            ("launch_campaign", "Can launch, schedule, pause and resume a campaign"),
+            ("cancel_campaign", "Can cancel a campaign"),
+            ("resend_campaign", "Can resend a campaign's failed messages"),
+            ("test_send_campaign", "Can send a campaign's test message"),
+            ("export_campaign", "Can export a campaign's results"),
+        ]
 
     def __str__(self) -> str:
         return self.name

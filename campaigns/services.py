@@ -146,6 +146,8 @@ def campaign_launch(*, campaign: Campaign, user=None, check_media: bool = True) 
         Campaign.objects.filter(pk=campaign.pk).update(recipient_count=queued.queued, suppressed_count=suppressed)
         campaign.status, campaign.launched_at = C.SENDING, now
         campaign.recipient_count, campaign.suppressed_count = queued.queued, suppressed
+        messaging.audit_record(user=user, obj=campaign, action="Launched",
+                               detail=f"{queued.queued} recipients, {suppressed} opted out and skipped")
         transaction.on_commit(lambda: _enqueue_dispatch(campaign.pk))
     logger.info("campaign %s launched: %s recipients, %s suppressed", campaign.pk, queued.queued, suppressed)
     return LaunchResult(recipients=queued.queued, suppressed=suppressed)
@@ -157,7 +159,7 @@ def _enqueue_dispatch(campaign_id: int) -> None:
     dispatch.delay(campaign_id)
 
 
-def campaign_schedule(*, campaign: Campaign, at: datetime) -> None:
+def campaign_schedule(*, campaign: Campaign, at: datetime, user=None) -> None:
     if at is None or timezone.is_naive(at):
         raise CampaignError("Give the time with its timezone.")
     problems = campaign_problems(campaign=campaign)
@@ -169,6 +171,7 @@ def campaign_schedule(*, campaign: Campaign, at: datetime) -> None:
     if not changed:
         raise CampaignError("Only a draft or scheduled campaign can be scheduled.")
     campaign.status, campaign.scheduled_at = C.SCHEDULED, at
+    messaging.audit_record(user=user, obj=campaign, action="Scheduled", detail=f"for {at.isoformat(timespec='minutes')}")
 
 
 def campaign_unschedule(*, campaign: Campaign) -> None:
@@ -249,7 +252,7 @@ def campaigns_dispatch_all() -> dict:
 # ---- controls ----------------------------------------------------------------------------------
 
 
-def campaign_pause(*, campaign: Campaign) -> None:
+def campaign_pause(*, campaign: Campaign, user=None) -> None:
     """No new sends start; sends already under way finish."""
     with transaction.atomic():
         changed = Campaign.objects.filter(pk=campaign.pk, status=C.SENDING).update(
@@ -257,10 +260,11 @@ def campaign_pause(*, campaign: Campaign) -> None:
         if not changed:
             raise CampaignError("Only a sending campaign can be paused.")
         messaging.dispatch_pause(campaign_id=campaign.pk)
+        messaging.audit_record(user=user, obj=campaign, action="Paused")
     campaign.status = C.PAUSED
 
 
-def campaign_resume(*, campaign: Campaign) -> None:
+def campaign_resume(*, campaign: Campaign, user=None) -> None:
     """Continue with the messages still waiting; messages already sent are never sent again."""
     with transaction.atomic():
         changed = Campaign.objects.filter(pk=campaign.pk, status=C.PAUSED).update(
@@ -269,11 +273,12 @@ def campaign_resume(*, campaign: Campaign) -> None:
         if not changed:
             raise CampaignError("Only a paused campaign can be resumed.")
         messaging.dispatch_resume(campaign_id=campaign.pk)
+        messaging.audit_record(user=user, obj=campaign, action="Resumed")
         transaction.on_commit(lambda: _enqueue_dispatch(campaign.pk))
     campaign.status = C.SENDING
 
 
-def campaign_cancel(*, campaign: Campaign) -> int:
+def campaign_cancel(*, campaign: Campaign, user=None) -> int:
     """Stop the campaign for good: every message not yet sent becomes ``canceled``."""
     with transaction.atomic():
         changed = Campaign.objects.filter(
@@ -282,11 +287,12 @@ def campaign_cancel(*, campaign: Campaign) -> int:
         if not changed:
             raise CampaignError("This campaign has already finished.")
         canceled = messaging.dispatch_cancel(campaign_id=campaign.pk)
+        messaging.audit_record(user=user, obj=campaign, action="Canceled", detail=f"{canceled} waiting messages canceled")
     campaign.status = C.CANCELED
     return canceled
 
 
-def campaign_resend_failed(*, campaign: Campaign) -> int:
+def campaign_resend_failed(*, campaign: Campaign, user=None) -> int:
     """New messages, in a new round, for the recipients whose latest message failed or was undelivered.
     Nobody who got (or may have got) a message receives another."""
     if campaign.status not in (C.COMPLETED, C.SENDING, C.PAUSED):
@@ -295,6 +301,7 @@ def campaign_resend_failed(*, campaign: Campaign) -> int:
         created = messaging.messages_requeue_failed(campaign_id=campaign.pk)
         if not created:
             return 0
+        messaging.audit_record(user=user, obj=campaign, action="Resent to failed", detail=f"{created} new messages")
         now = timezone.now()
         Campaign.objects.filter(pk=campaign.pk, status=C.COMPLETED).update(
             status=C.SENDING, completed_at=None, updated_at=now
@@ -315,8 +322,11 @@ def campaign_test_send(*, campaign: Campaign, phone: str, user=None):
     )
     try:
         body = render(campaign.body or "", message_context(selectors.contact_template_context(contact), phone=e164))
-        return messaging.message_create(sender=campaign.sender, to=e164, body=body,
-                                        media_urls=list(campaign.media_urls or []), contact_id=contact.pk)
+        with transaction.atomic():
+            message = messaging.message_create(sender=campaign.sender, to=e164, body=body,
+                                               media_urls=list(campaign.media_urls or []), contact_id=contact.pk)
+            messaging.audit_record(user=user, obj=campaign, action="Test message sent", detail=f"to {e164}")
+        return message
     except ValueError as exc:
         raise CampaignError(str(exc)) from None
 

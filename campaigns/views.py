@@ -16,12 +16,14 @@ from django.views.decorators.http import require_GET, require_POST
 from . import preflight, selectors, services
 from .models import Campaign
 
+# Each control and the permission it needs (see campaigns.roles): what sends or stops messages is a permission
+# of its own, never "change".
 ACTIONS = {
-    "pause": ("campaigns.change_campaign", lambda c, r: services.campaign_pause(campaign=c)),
-    "resume": ("campaigns.change_campaign", lambda c, r: services.campaign_resume(campaign=c)),
-    "cancel": ("campaigns.change_campaign", lambda c, r: services.campaign_cancel(campaign=c)),
+    "pause": ("campaigns.launch_campaign", lambda c, r: services.campaign_pause(campaign=c, user=r.user)),
+    "resume": ("campaigns.launch_campaign", lambda c, r: services.campaign_resume(campaign=c, user=r.user)),
+    "cancel": ("campaigns.cancel_campaign", lambda c, r: services.campaign_cancel(campaign=c, user=r.user)),
     "test_send": (
-        "campaigns.change_campaign",
+        "campaigns.test_send_campaign",
         lambda c, r: services.campaign_test_send(campaign=c, phone=r.POST.get("phone", ""), user=r.user),
     ),
 }
@@ -37,17 +39,15 @@ DONE = {
 @staff_member_required
 @require_POST
 def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    campaign = get_object_or_404(Campaign.objects.select_related("sender"), pk=pk)
-    back = reverse("admin:campaigns_campaign_change", args=[pk])
     if action in CONFIRMED:  # sent only from the confirmation page
         return redirect(reverse("campaigns:campaign_confirm", args=[pk, action]))
     if action not in ACTIONS:
-        messages.error(request, f"Unknown action {action!r}.")
-        return redirect(back)
+        raise Http404("No such action.")
     permission, call = ACTIONS[action]
     if not request.user.has_perm(permission):
-        messages.error(request, "You may not change campaigns.")
-        return redirect(back)
+        raise PermissionDenied
+    campaign = get_object_or_404(Campaign.objects.select_related("sender"), pk=pk)
+    back = reverse("admin:campaigns_campaign_change", args=[pk])
     try:
         result = call(campaign, request)
     except services.CampaignError as exc:
@@ -62,6 +62,8 @@ def campaign_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 @staff_member_required
 @require_GET
 def campaign_stats(request: HttpRequest, pk: int) -> JsonResponse:
+    if not request.user.has_perm("campaigns.view_campaign"):
+        raise PermissionDenied
     campaign = get_object_or_404(Campaign, pk=pk)
     return JsonResponse(selectors.campaign_summary(campaign=campaign))
 
@@ -72,6 +74,11 @@ CONFIRMED = {
     "launch": "Launch now",
     "schedule": "Schedule",
     "resend_failed": "Resend to failed",
+}
+CONFIRMED_PERMISSION = {
+    "launch": "campaigns.launch_campaign",
+    "schedule": "campaigns.launch_campaign",
+    "resend_failed": "campaigns.resend_campaign",
 }
 
 
@@ -97,10 +104,10 @@ def _confirmed_do(request: HttpRequest, campaign: Campaign, action: str) -> str:
             raise services.CampaignError("Set a time to schedule it at.")
         if campaign.scheduled_at <= timezone.now():
             raise services.CampaignError("Its scheduled time has passed: set a new time or launch it now.")
-        services.campaign_schedule(campaign=campaign, at=campaign.scheduled_at)
+        services.campaign_schedule(campaign=campaign, at=campaign.scheduled_at, user=request.user)
         local = timezone.localtime(campaign.scheduled_at)
         return f"Scheduled for {local:%Y-%m-%d %H:%M} ({timezone.get_current_timezone_name()})."
-    created = services.campaign_resend_failed(campaign=campaign)
+    created = services.campaign_resend_failed(campaign=campaign, user=request.user)
     return f"{created} new messages queued for recipients whose message failed."
 
 
@@ -110,7 +117,7 @@ def campaign_confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse
     audience and the content are still what was shown (else show the new figures)."""
     if action not in CONFIRMED:
         raise Http404("No such action.")
-    if not request.user.has_perm("campaigns.change_campaign"):
+    if not request.user.has_perm(CONFIRMED_PERMISSION[action]):
         raise PermissionDenied
     campaign = get_object_or_404(Campaign.objects.select_related("sender", "backup_sender"), pk=pk)
     back = reverse("admin:campaigns_campaign_change", args=[pk])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
 from django.db import models
 from django.db.models import Q
 
@@ -98,6 +99,7 @@ class Message(models.Model):
                 fields=["campaign", "to", "round"], condition=Q(campaign__isnull=False), name="message_once_per_round"
             )
         ]
+        permissions = [("resend_message", "Can resend, or mark as sent, messages whose outcome is unknown")]
         indexes = [
             models.Index(fields=["campaign", "status"], name="message_campaign_status"),
             models.Index(fields=["status", "updated_at"], name="message_status_updated"),
@@ -250,6 +252,7 @@ class ConsentEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("undo_consentevent", "Can undo consent entries and opt numbers back in")]
 
     def __str__(self) -> str:
         return f"{self.phone} {self.get_action_display()} ({self.get_method_display()})"
@@ -266,3 +269,14 @@ class SenderPace(models.Model):
     )
     consecutive_failures = models.PositiveIntegerField(default=0)
     open_until = models.DateTimeField(null=True, blank=True)
+
+
+class AuditEntry(LogEntry):
+    """Who did what to which object, and when: the admin's own change log (so each object's History shows it),
+    which the product also writes for launches, cancels, exports, credential changes and the like. Read-only
+    in the admin."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"

@@ -318,3 +318,25 @@ def example_prices(db):
     from django.apps import apps
 
     importlib.import_module("campaigns.migrations.0006_compose_windows_prices").add_example_prices(apps, None)
+
+
+@pytest.fixture
+def roles(db):
+    """The three staff groups the migration creates (a flush by an earlier transactional test empties them),
+    and ``roles.user(name)``: a staff member in that group (or in none, for ``None``)."""
+    from django.contrib.auth.models import Group, User
+
+    from campaigns.roles import roles_sync
+
+    roles_sync()
+
+    class Roles:
+        @staticmethod
+        def user(role: str | None) -> User:
+            username = f"staff-{(role or 'none').lower().replace(' ', '-')}-{os.urandom(3).hex()}"
+            user = User.objects.create_user(username, password="pw", is_staff=True)
+            if role:
+                user.groups.add(Group.objects.get(name=role))
+            return User.objects.get(pk=user.pk)  # permissions are cached per instance
+
+    return Roles()

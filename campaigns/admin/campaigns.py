@@ -205,6 +205,10 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def _after_save(self, request, response):
         pk = getattr(request, "_confirm_schedule", None)
+        if pk and not self.has_launch_permission(request):
+            self.message_user(request, "Saved as a draft. Scheduling sends messages: someone who may launch "
+                                       "campaigns confirms the schedule.", messages.WARNING)
+            return response
         if pk and "_continue" not in request.POST and "_addanother" not in request.POST:
             self.message_user(request, "Saved as a draft. Check the figures and confirm the schedule.")
             return redirect(reverse("campaigns:campaign_confirm", args=[pk, "schedule"]))
@@ -238,6 +242,10 @@ class CampaignAdmin(admin.ModelAdmin):
                 recipient_status=status,
                 recipient_q=search,
                 message_statuses=MESSAGE_STATUSES,
+                can_launch=self.has_launch_permission(request),
+                can_cancel=self.has_cancel_permission(request),
+                can_resend=self.has_resend_permission(request),
+                can_test_send=self.has_test_send_permission(request),
             )
         extra_context.update(self._compose_context(request))
         return super().change_view(request, object_id, form_url, extra_context)
@@ -248,7 +256,20 @@ class CampaignAdmin(admin.ModelAdmin):
     def _compose_context(self, request) -> dict:
         return {"compose_preview_url": reverse("campaigns:compose_preview")}
 
-    @admin.action(description="Launch selected campaigns now (after confirming)", permissions=["change"])
+    # The controls' permissions (see campaigns.roles); admin actions name them through ``permissions=[...]``.
+    def has_launch_permission(self, request, obj=None):
+        return request.user.has_perm(f"{self.opts.app_label}.launch_campaign")
+
+    def has_cancel_permission(self, request, obj=None):
+        return request.user.has_perm(f"{self.opts.app_label}.cancel_campaign")
+
+    def has_resend_permission(self, request, obj=None):
+        return request.user.has_perm(f"{self.opts.app_label}.resend_campaign")
+
+    def has_test_send_permission(self, request, obj=None):
+        return request.user.has_perm(f"{self.opts.app_label}.test_send_campaign")
+
+    @admin.action(description="Launch selected campaigns now (after confirming)", permissions=["launch"])
     def launch_selected(self, request, queryset):
         """First a confirmation page with each campaign's figures; launched only when confirmed, and only the
         campaigns whose figures are still those shown."""

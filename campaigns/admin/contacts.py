@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from messaging.selectors import is_opted_out
+from messaging.services import audit_record_many, audit_record_on_model
 
 from .. import exports, selectors, services
 from ..imports.selectors import custom_field_keys
@@ -139,9 +140,14 @@ class ContactListAdmin(admin.ModelAdmin):
             "recent_imports": selectors.list_recent_imports(contact_list) if can_view_imports else [],
         }
 
-    @admin.action(description="Export the contacts of selected lists to CSV", permissions=["change"])
+    def has_export_permission(self, request):
+        return request.user.has_perm(f"{self.opts.app_label}.export_contact")
+
+    @admin.action(description="Export the contacts of selected lists to CSV", permissions=["export"])
     def export_csv(self, request, queryset):
-        return _csv_response(exports.lists_export(lists=list(queryset)), "lists")
+        lists = list(queryset)
+        audit_record_many(user=request.user, objects=lists, action="Exported its contacts to CSV")
+        return _csv_response(exports.lists_export(lists=lists), "lists")
 
 
 @admin.register(Tag)
@@ -290,12 +296,22 @@ class ContactAdmin(admin.ModelAdmin):
                                           user=request.user)
         self.message_user(request, f"{n} contacts opted out; the consent ledger records it under your name.")
 
-    @admin.action(description="Opt back in (consent ledger)", permissions=["change"])
+    def has_opt_in_permission(self, request):
+        # Opting a number back in is an Administrator's decision (see campaigns.roles).
+        return self.has_change_permission(request) and request.user.has_perm("messaging.undo_consentevent")
+
+    def has_export_permission(self, request):
+        return request.user.has_perm(f"{self.opts.app_label}.export_contact")
+
+    @admin.action(description="Opt back in (consent ledger)", permissions=["opt_in"])
     def opt_in(self, request, queryset):
         n = services.contacts_consent_set(contact_ids=list(queryset.values_list("pk", flat=True)), opted_out=False,
                                           user=request.user)
         self.message_user(request, f"{n} contacts opted back in; the consent ledger records it under your name.")
 
-    @admin.action(description="Export to CSV", permissions=["change"])
+    @admin.action(description="Export to CSV", permissions=["export"])
     def export_csv(self, request, queryset):
+        count = queryset.count()
+        audit_record_on_model(user=request.user, model=Contact, label=f"{count} contacts",
+                              action="Exported contacts to CSV")
         return _csv_response(exports.contacts_export(queryset=queryset), "contacts")

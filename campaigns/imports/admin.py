@@ -18,6 +18,8 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from messaging.services import audit_record
+
 from ..models import ContactList, ImportJob
 from . import mapping as mapping_mod
 from .mapping import MappingError
@@ -191,6 +193,9 @@ class ImportJobAdmin(admin.ModelAdmin):
             except (MappingError, ImportFileError) as exc:
                 form.add_error(None, str(exc))
             else:
+                job.refresh_from_db()
+                audit_record(user=request.user, obj=job, action="Started import",
+                             detail=f"{job.original_name} into {job.contact_list or 'no list'}")
                 messages.success(request, f"Importing {job.original_name} in the background.")
                 return redirect("admin:campaigns_importjob_change", job.pk)
         preview = import_preview(job=job)

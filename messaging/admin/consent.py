@@ -69,7 +69,18 @@ class ConsentEventAdmin(admin.ModelAdmin):
                                         detail=obj.detail, user=request.user)
         obj.pk = entry.pk
 
-    @admin.action(description="Undo (adds an entry of its own)", permissions=["add"])
+    def has_undo_permission(self, request):
+        return request.user.has_perm(f"{self.opts.app_label}.undo_consentevent")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and not self.has_undo_permission(request) and "action" in form.base_fields:
+            # Opting a number back in is an Administrator's decision: others may only record an opt-out.
+            field = form.base_fields["action"]
+            field.choices = [(v, label) for v, label in field.choices if v != ConsentEvent.Action.OPT_IN]
+        return form
+
+    @admin.action(description="Undo (adds an entry of its own)", permissions=["undo"])
     def undo(self, request, queryset):
         done = 0
         for entry in queryset:

@@ -52,7 +52,13 @@ class MessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="Resend messages whose outcome is unknown (unconfirmed)…", permissions=["change"])
+    def has_change_permission(self, request, obj=None):
+        return False  # messages change through the send path and the actions below, never by editing
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm(f"{self.opts.app_label}.resend_message")
+
+    @admin.action(description="Resend messages whose outcome is unknown (unconfirmed)…", permissions=["resend"])
     def resend_unconfirmed(self, request, queryset):
         """First a confirmation with the recipients, the segments by encoding and the risk; resent only when
         confirmed. Only unconfirmed messages are resent (the service checks each)."""
@@ -78,14 +84,18 @@ class MessageAdmin(admin.ModelAdmin):
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(request, "admin/messaging/message/confirm_resend.html", context)
-        n = sum(services.message_resend(message_id=pk) for pk in unconfirmed.values_list("pk", flat=True))
-        self.message_user(request, f"{n} unconfirmed messages will be sent again.")
+        done = [pk for pk in unconfirmed.values_list("pk", flat=True) if services.message_resend(message_id=pk)]
+        services.audit_record_many(user=request.user, objects=Message.objects.filter(pk__in=done),
+                                   action="Resent (outcome was unknown)")
+        self.message_user(request, f"{len(done)} unconfirmed messages will be sent again.")
         return None
 
-    @admin.action(description="Mark unconfirmed messages as sent (checked with the provider)", permissions=["change"])
+    @admin.action(description="Mark unconfirmed messages as sent (checked with the provider)", permissions=["resend"])
     def confirm_sent(self, request, queryset):
-        n = sum(services.message_confirm_sent(message_id=pk) for pk in queryset.values_list("pk", flat=True))
-        self.message_user(request, f"{n} unconfirmed messages recorded as sent.")
+        done = [pk for pk in queryset.values_list("pk", flat=True) if services.message_confirm_sent(message_id=pk)]
+        services.audit_record_many(user=request.user, objects=Message.objects.filter(pk__in=done),
+                                   action="Marked as sent (checked with the provider)")
+        self.message_user(request, f"{len(done)} unconfirmed messages recorded as sent.")
 
 
 @admin.register(MessageEvent)

@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from .. import pacing
+from .. import pacing, services
 from ..fields import UNDECRYPTABLE_MESSAGE, is_undecryptable
 from ..models import Sender
 from ..providers import PROVIDERS, inbound_url, provider_for
@@ -263,3 +263,14 @@ class SenderAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{sender.name}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{sender.name}: {answer}", messages.SUCCESS)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        given = sorted((form.cleaned_data.get("credentials_input") or {}).keys())
+        changed = [*(f"credential {key}" for key in given)]
+        if form.cleaned_data.get("callback_password_input"):
+            changed.append("callback password")
+        elif form.cleaned_data.get("callback_password_clear"):
+            changed.append("callback password (cleared)")
+        if changed:  # names only: a value never reaches the log
+            services.audit_record(user=request.user, obj=obj, action="Changed credentials", detail=", ".join(changed))

@@ -9,8 +9,10 @@ lets the status move forward, with the campaign counters adjusted in the same tr
 - ``events``, ``parts``, ``inbound``, ``consent``: what providers and recipients tell us
 - ``reconcile``, ``sweep``: settling unknown outcomes, periodic repairs
 - ``status``, ``counters``, ``history``: the single writers of status, counters and events
+- ``audit``: who did what, for the audit log and each object's History
 """
 
+from .audit import audit_record, audit_record_many, audit_record_on_model
 from .batch import message_send, messages_send, sender_messages_send
 from .claiming import message_claim, message_release, messages_claim, send_lease_seconds
 from .consent import consent_import, consent_record, consent_undo
@@ -39,6 +41,9 @@ from .sweep import messages_sweep
 __all__ = [
     "DISPATCH_HORIZON_SECONDS",
     "QueueResult",
+    "audit_record",
+    "audit_record_many",
+    "audit_record_on_model",
     "callback_url",
     "consent_import",
     "consent_record",

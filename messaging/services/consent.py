@@ -8,6 +8,7 @@ from django.utils import timezone
 from .. import audience
 from ..models import ConsentEvent, Suppression
 from ..phones import phone_e164
+from .audit import audit_record
 
 
 def _consent_state_set(*, phones: list[str], opted_out: bool) -> None:
@@ -76,7 +77,7 @@ def consent_undo(*, event: ConsentEvent, user=None) -> ConsentEvent:
         opposite = (
             ConsentEvent.Action.OPT_IN if event.action == ConsentEvent.Action.OPT_OUT else ConsentEvent.Action.OPT_OUT
         )
-        return consent_record(
+        entry = consent_record(
             phone=event.phone,
             action=opposite,
             method=ConsentEvent.Method.STAFF,
@@ -84,3 +85,6 @@ def consent_undo(*, event: ConsentEvent, user=None) -> ConsentEvent:
             user=user,
             undoes=event,
         )
+        audit_record(user=user, obj=event, action="Undid consent entry",
+                     detail=f"{event.get_action_display()} of {event.phone}, by entry #{entry.pk}")
+        return entry
