@@ -16,8 +16,10 @@ Phases:
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import resource
+import secrets
 import sys
 import tempfile
 import time
@@ -28,6 +30,10 @@ sys.path.insert(0, str(ROOT))
 if "DATABASE_URL" not in os.environ:
     os.environ["VAR_DIR"] = tempfile.mkdtemp(prefix="bench-delivery-")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# A throwaway database, throwaway keys: the benchmark runs with DEBUG off, as production does, and its workers
+# inherit them.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("CREDENTIALS_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
 
 import django  # noqa: E402
 

@@ -18,10 +18,12 @@ name columns instead (1,000,000 rows in about 30 MB, under the limit).
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import json
 import os
 import resource
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# A throwaway database, throwaway keys: the benchmark runs with DEBUG off, as production does, and the process
+# of each size inherits them.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+os.environ.setdefault("CREDENTIALS_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
 
 
 def generate(path: Path, rows: int, file_format: str, lean: bool = False) -> None:

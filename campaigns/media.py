@@ -243,19 +243,31 @@ def _entered(value) -> _Entered:
     return _Entered(_as_urls(value), set(), "", [])
 
 
-# The admin's aligned forms float every label at a fixed width: these sit beside their own inputs instead.
-INLINE_LABEL = "display:inline;float:none;width:auto;min-width:0;padding:0;font-weight:normal"
+# The admin's aligned forms give every label a fixed width: these (class media-inline-label, in
+# static/campaigns/campaign.css) sit beside their own inputs instead. No inline style: see the content security policy.
+INLINE_LABEL_CLASS = "media-inline-label"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp")
 
 
+def _thumbnail_src(url: str) -> str | None:
+    """Where the thumbnail of a media URL loads from: the path of an image stored and served here (the page's own
+    origin, which the content security policy allows). None for a file on another host, shown as a link only:
+    staff browsers never fetch other hosts' files on their own."""
+    parts, base = urlsplit(url), urlsplit(settings.PUBLIC_BASE_URL)
+    stored = f"/{settings.MEDIA_URL.strip('/')}/{MEDIA_DIR}/"
+    if (parts.scheme, parts.netloc) != (base.scheme, base.netloc) or not parts.path.startswith(stored):
+        return None
+    return parts.path if parts.path.lower().endswith(IMAGE_EXTENSIONS) else None
+
+
 def _link(url: str) -> SafeString:
-    """A link to one media file, with a thumbnail when it looks like an image."""
+    """A link to one media file, with a thumbnail when it is an image stored here."""
     path = urlsplit(url).path
     label = unquote(path.rsplit("/", 1)[-1]) or url
-    if path.lower().endswith(IMAGE_EXTENSIONS):
+    thumbnail = _thumbnail_src(url)
+    if thumbnail:
         return format_html('<a href="{}" target="_blank" rel="noopener noreferrer" title="{}"><img src="{}" alt="" '
-                           'loading="lazy" referrerpolicy="no-referrer" style="max-height:4em;max-width:8em;'
-                           'vertical-align:middle;margin-right:.5em">{}</a>', url, url, url, label)
+                           'loading="lazy" class="media-thumb">{}</a>', url, url, thumbnail, label)
     return format_html('<a href="{}" target="_blank" rel="noopener noreferrer" title="{}">{}</a>', url, url, label)
 
 
@@ -294,22 +306,22 @@ class MediaWidget(forms.Widget):
         entered = _entered(value)
         base_id = (attrs or {}).get("id") or self.attrs.get("id") or f"id_{name}"
         if entered.current:
-            rows = format_html_join("", '<li><input type="hidden" name="{}" value="{}">{} <label style="{}">'
+            rows = format_html_join("", '<li><input type="hidden" name="{}" value="{}">{} <label class="{}">'
                                         '<input type="checkbox" name="{}" value="{}"{}> Remove</label></li>',
-                                    ((f"{name}_current", url, _link(url), INLINE_LABEL, f"{name}_remove", url,
+                                    ((f"{name}_current", url, _link(url), INLINE_LABEL_CLASS, f"{name}_remove", url,
                                       mark_safe(" checked") if url in entered.remove else "")
                                      for url in entered.current))
-            current = format_html('<ul class="media-current" style="margin-left:0;padding-left:0;list-style:none">'
-                                  '{}</ul>', rows)
+            current = format_html('<ul class="media-current">{}</ul>', rows)
         else:
             current = format_html('<p class="help">{}</p>', "No media yet.")
         return format_html(
             '<div class="media-field" id="{}">{}'
-            '<p><label for="{}_upload" style="{}">Upload files:</label> '
+            '<p><label for="{}_upload" class="{}">Upload files:</label> '
             '<input type="file" name="{}_upload" id="{}_upload" multiple accept="{}"></p>'
-            '<p><label for="{}_urls" style="{}">Add media URLs, one per line:</label><br>'
+            '<p><label for="{}_urls" class="{}">Add media URLs, one per line:</label><br>'
             '<textarea name="{}_urls" id="{}_urls" rows="2" cols="60">\n{}</textarea></p></div>',
-            base_id, current, base_id, INLINE_LABEL, name, base_id, self.accept, base_id, INLINE_LABEL, name, base_id,
+            base_id, current, base_id, INLINE_LABEL_CLASS, name, base_id, self.accept, base_id, INLINE_LABEL_CLASS, name,
+            base_id,
             entered.text)
 
 

@@ -6,6 +6,7 @@ SQLite (WAL) and a serverless Celery broker on the local filesystem.
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -26,19 +27,107 @@ if (BASE_DIR / ".env").exists():
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
+if TEST_RUN:
+    # A test run makes keys of its own (never the development ones) and hands them, through the environment, to
+    # the processes it starts: they are not test runs and need real keys to start, and the workers must decrypt
+    # the credentials the tests write.
+    from cryptography.fernet import Fernet
+    from django.core.management.utils import get_random_secret_key
+
+    os.environ.setdefault("SECRET_KEY", get_random_secret_key())
+    os.environ.setdefault("CREDENTIALS_KEY", Fernet.generate_key().decode())
+
+# Development (`make run`) runs with DEBUG on; with it off this is production, and refuses to start without
+# real keys (below).
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-secret-key-change-me-in-production")
+DEVELOPMENT_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Key for provider credentials at rest (Fernet, urlsafe base64 of 32 bytes). Several keys may be given,
-# comma separated: the first encrypts, all decrypt (key rotation). Without it a key is derived from
-# SECRET_KEY, which is fine for development only.
+# comma separated: the first encrypts, all decrypt (key rotation). Without it (development only) a key is
+# derived from SECRET_KEY.
 CREDENTIALS_KEYS = env.list("CREDENTIALS_KEY", default=[])
+
+if not DEBUG:
+    from django.core.exceptions import ImproperlyConfigured
+
+    if SECRET_KEY == DEVELOPMENT_SECRET_KEY or not SECRET_KEY.strip():
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set, and DEBUG is off: production needs a secret key of its own. Generate one with\n"
+            "  python -c \"from django.core.management.utils import get_random_secret_key; "
+            "print(get_random_secret_key())\"\n"
+            "and set it as SECRET_KEY (or set DEBUG=true for development on this machine only)."
+        )
+    if not [key for key in CREDENTIALS_KEYS if key.strip()]:
+        raise ImproperlyConfigured(
+            "CREDENTIALS_KEY is not set, and DEBUG is off: production needs a key of its own to encrypt provider "
+            "credentials. Generate one with\n"
+            "  python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\"\n"
+            "and set it as CREDENTIALS_KEY. Keep it safe: credentials saved with it cannot be read without it."
+        )
 
 # Public base URL of this site as the providers see it (scheme://host[:port], no trailing slash).
 # Used to build status-callback URLs and to verify signed callbacks behind a proxy.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# --- HTTPS and security headers ------------------------------------------------------------------
+# Production (DEBUG off) is served over HTTPS: plain http is redirected, cookies are sent over HTTPS only, and
+# browsers are told to use HTTPS for a year (HSTS). Development (`make run`, DEBUG on) and the test run serve
+# plain http. HTTPS=false turns it all off (e.g. a trial on a private network); each part has its own variable.
+HTTPS = env.bool("HTTPS", default=not DEBUG and not TEST_RUN)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
+# Behind a proxy that terminates TLS: the header it sets to "https" on requests that came in over HTTPS (e.g.
+# X-Forwarded-Proto). Only when the proxy always sets or overwrites it: a client could send it too.
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="").strip()
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+# Proxies in front of the web server that append the client's address to X-Forwarded-For: the login throttle
+# reads the client's address that many entries from the right. 0: the address of the direct peer.
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = env.str("SECURE_REFERRER_POLICY", default="same-origin")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # no script here reads it: forms carry the token
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
+
+# Content security policy of every page (django-csp): scripts, styles, images, fonts and fetches from this site
+# only, no inline script or style, no plugins, never framed, forms posted here only. A view may set its own
+# stricter header (campaign media does).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# --- Login throttling (django-axes) --------------------------------------------------------------
+# A username that fails to log in LOGIN_FAILURE_LIMIT times from one address is refused from that address,
+# even with the right password, for LOGIN_LOCKOUT_MINUTES after the last attempt (each further attempt starts
+# the wait again). Staff see the attempts under *Axes* in the admin.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
+AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -47,6 +136,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
     "phonenumber_field",
     "messaging",
     "campaigns",
@@ -62,6 +153,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "config.timezones.StaffTimezoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a refused login into the lockout page
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before any password is checked
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -1,5 +1,12 @@
 // Live counts on the campaign page: poll the stats endpoint while the campaign is sending.
+// The controls that ask first (data-confirm) and the progress bar's first width are set here, not inline: the
+// content security policy allows no inline script or style.
 (function () {
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => { if (!window.confirm(form.dataset.confirm)) event.preventDefault(); });
+  }
+  const bar = document.getElementById("campaign-progress");
+  if (bar && bar.dataset.percent) bar.style.width = bar.dataset.percent + "%";
   const panel = document.getElementById("campaign-panel");
   if (!panel) return;
   const url = panel.dataset.statsUrl;

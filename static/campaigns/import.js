@@ -1,5 +1,7 @@
 // Import progress: poll the job's progress endpoint until it has finished, then reload for the report.
 (function () {
+  const bar = document.getElementById("import-progress");  // its first width (no inline style: see the CSP)
+  if (bar && bar.dataset.percent) bar.style.width = bar.dataset.percent + "%";
   const panel = document.getElementById("import-panel");
   if (!panel || panel.dataset.finished === "1") return;
   const url = panel.dataset.progressUrl;

@@ -180,13 +180,16 @@ class CampaignMediaForm(forms.Form):
 CURRENT = ["https://cdn.example.com/sale/banner.png", "https://cdn.example.com/sale/terms.pdf"]
 
 
-def test_the_field_shows_the_current_media_as_links_with_a_box_to_remove_each():
-    html = str(CampaignMediaForm(initial={"media": CURRENT})["media"])
+def test_the_field_shows_the_current_media_as_links_with_a_box_to_remove_each(settings):
+    stored = f"{settings.PUBLIC_BASE_URL}/media/campaign-media/{'a' * 22}/photo.png"
+    html = str(CampaignMediaForm(initial={"media": [*CURRENT, stored]})["media"])
     assert '<a href="https://cdn.example.com/sale/banner.png"' in html
-    assert '<img src="https://cdn.example.com/sale/banner.png"' in html  # a thumbnail for an image
-    assert html.count("<img") == 1  # none for the PDF
+    # A thumbnail for an image stored here, loaded from this site (the content security policy allows no other);
+    # another host's image and the PDF are links only.
+    assert f'<img src="/media/campaign-media/{"a" * 22}/photo.png"' in html and html.count("<img") == 1
+    assert "style=" not in html
     assert '<a href="https://cdn.example.com/sale/terms.pdf"' in html and ">terms.pdf</a>" in html
-    assert html.count('type="checkbox" name="media_remove"') == 2
+    assert html.count('type="checkbox" name="media_remove"') == 3
     assert 'type="file" name="media_upload"' in html and " multiple" in html
     assert '<textarea name="media_urls"' in html
     assert "[" not in html and "]" not in html
