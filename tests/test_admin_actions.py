@@ -47,6 +47,8 @@ def test_the_permission_the_action_names_is_enough():
     model_admin = admin.site._registry[Campaign]
     request = RequestFactory().get("/")
     request.user = staff("campaigns.view_campaign", "campaigns.change_campaign")
+    assert "launch_selected" not in own_actions(model_admin, request)  # changing a draft is not sending it
+    request.user = staff("campaigns.view_campaign", "campaigns.launch_campaign")
     assert "launch_selected" in own_actions(model_admin, request)
 
 

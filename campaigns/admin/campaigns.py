@@ -127,14 +127,30 @@ class CampaignAdmin(admin.ModelAdmin):
     )
     EDITABLE = (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
 
+    def _composing(self, request, obj) -> bool:
+        """The form is shown for composing (a draft or scheduled campaign, by someone who may change it)."""
+        return obj is None or (obj.status in self.EDITABLE and self.has_change_permission(request, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        # A launched campaign keeps its messages and their history: cancel it instead.
+        return super().has_delete_permission(request, obj) and (obj is None or obj.status in self.EDITABLE)
+
+    def delete_queryset(self, request, queryset):
+        launched = queryset.exclude(status__in=self.EDITABLE)
+        kept = list(launched.values_list("name", flat=True))
+        if kept:
+            self.message_user(request, f"Kept {len(kept)} launched campaign(s), which keep their history: "
+                                       f"{', '.join(kept[:10])}. Cancel them instead.", messages.WARNING)
+        super().delete_queryset(request, queryset.filter(status__in=self.EDITABLE))
+
     def get_readonly_fields(self, request, obj=None):
-        if obj and obj.status not in self.EDITABLE:
+        if not self._composing(request, obj):
             return ("name", "sender", "more_senders", "backup_sender", "body", "media_links", "lists", "scheduled_at",
                     "window_start", "window_end", "timezone")
         return ()
 
     def get_fieldsets(self, request, obj=None):
-        if obj and obj.status not in self.EDITABLE:  # sent: the media as links, not a form field
+        if not self._composing(request, obj):  # sent, or only viewed: the media as links, not a form field
             return [(name, {**opts, "fields": tuple("media_links" if f == "media" else f for f in opts["fields"])})
                     for name, opts in self.fieldsets]
         return self.fieldsets
@@ -332,7 +348,7 @@ class PriceAdmin(admin.ModelAdmin):
 
             return forms.ChoiceField(choices=provider_choices(), label="Provider")
         if db_field.name in ("per_segment", "mms_per_message"):  # narrow enough for the editable list
-            kwargs["widget"] = forms.NumberInput(attrs={"step": "0.00001", "style": "width: 7em"})
+            kwargs["widget"] = forms.NumberInput(attrs={"step": "0.00001", "class": "price-amount"})
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):

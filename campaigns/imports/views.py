@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
@@ -15,7 +16,7 @@ from .selectors import import_progress
 @require_GET
 def import_progress_view(request: HttpRequest, pk: int) -> JsonResponse:
     if not request.user.has_perm("campaigns.view_importjob"):
-        raise Http404
+        raise PermissionDenied
     job = get_object_or_404(ImportJob, pk=pk)
     return JsonResponse(import_progress(job=job))
 
@@ -24,7 +25,7 @@ def import_progress_view(request: HttpRequest, pk: int) -> JsonResponse:
 @require_GET
 def import_report_download(request: HttpRequest, pk: int) -> FileResponse:
     if not request.user.has_perm("campaigns.view_importjob"):
-        raise Http404
+        raise PermissionDenied
     job = get_object_or_404(ImportJob, pk=pk)
     if not job.error_report:
         raise Http404("This import has no problems to report.")
