@@ -159,6 +159,35 @@ def test_no_admin_page_breaks_the_content_security_policy(browser, live_server, 
     watch.assert_clean()
 
 
+def test_a_locked_out_login_is_told_when_to_try_again_and_the_right_password_waits_too(browser, live_server,
+                                                                                        django_user_model, tmp_path):
+    django_user_model.objects.create_superuser("staff", "staff@example.com", PASSWORD)
+    page = browser.new_page()
+    watch = Watch(page)
+    for n in range(1, 5):
+        _log_in(page, live_server.url, "staff", f"wrong-{n}")
+        assert "Please enter the correct username and password" in page.locator(".errornote").inner_text()
+        watch.collect()
+    _log_in(page, live_server.url, "staff", "wrong-5")
+    note = page.locator("#login-locked").inner_text()
+    assert note == "Too many failed login attempts: this login is locked. Try again in 15 minutes."
+    assert page.title().startswith("Too many failed login attempts")
+    watch.collect()
+    page.screenshot(path=str(tmp_path / "locked.png"), full_page=True)
+
+    page.click("text=Back to the login page")
+    page.wait_for_selector("#id_username")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    assert "Try again in 15 minutes." in page.locator("#login-locked").inner_text()
+    assert page.locator("#user-tools").count() == 0
+    page.goto(f"{live_server.url}/admin/")
+    assert "/admin/login/" in page.url  # not logged in
+    watch.collect()
+    watch.assert_clean()
+
+
 def _request_of(django_user_model):
     from django.test import RequestFactory
 
