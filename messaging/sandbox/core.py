@@ -306,11 +306,36 @@ class Sandbox:
 # ---- the application ---------------------------------------------------------------------------
 
 
+# Every answer is data for a program, never a page: nothing in it may run, load, or be framed or sniffed.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+@web.middleware
+async def refuse_other_sites(request: web.Request, handler):
+    """A page of another site open in a developer's browser cannot drive the emulator (its control endpoints
+    read any body as JSON): a browser says where a request comes from, programs say nothing."""
+    if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
+        return web.json_response({"error": "requests from other sites are refused"}, status=403)
+    return await handler(request)
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+
+
 def build_app(sandbox: Sandbox) -> web.Application:
     from . import PROVIDER_MODULES
 
-    app = web.Application(client_max_size=10 * 1024 * 1024)
+    app = web.Application(client_max_size=10 * 1024 * 1024, middlewares=[refuse_other_sites])
     app["sandbox"] = sandbox
+    app.on_response_prepare.append(add_security_headers)
 
     async def ledger(request: web.Request) -> web.Response:
         return web.json_response(sandbox.ledger.summary(detail=request.query.get("detail") == "1"))
