@@ -129,6 +129,7 @@ def main() -> None:
             "DATABASE_URL": database_url(connection.settings_dict),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{web_port}",  # nobody listens: callbacks are not measured
+            "OUTBOUND_ALLOWED_HOSTS": f"127.0.0.1:{port}",  # the local emulator (outbound calls are public only)
             "SEND_THREADS": str(args.threads),
             "LOG_LEVEL": "WARNING",
         }

@@ -293,6 +293,11 @@ if RECONCILE_AFTER_SECONDS < PROVIDER_TIMEOUT + PROVIDER_CONNECT_TIMEOUT + 2:
 CIRCUIT_FAILURES = env.int("CIRCUIT_FAILURES", default=5)  # consecutive provider failures that open the circuit
 CIRCUIT_OPEN_SECONDS = env.int("CIRCUIT_OPEN_SECONDS", default=30)  # how long a sender is then left alone
 
+# Outbound calls (provider APIs, media checks) connect to public addresses only. These hosts may be internal:
+# "host" on any port, "host:port" on that port only, compared with the URL's host as written. Empty in
+# production; `make run` (run_all) and the test suite set it for the local emulator and servers.
+OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
+
 # --- Contact imports -----------------------------------------------------------------------------
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=50 * 1024 * 1024)  # larger uploads are refused
 IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=5000)  # rows written per transaction

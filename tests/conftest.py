@@ -13,6 +13,20 @@ import pytest
 
 from tests.support import PYTHON, Process, database_url, delete_queue, free_port, http_json, wait_until
 
+# Outbound calls connect to public addresses only, except to the hosts OUTBOUND_ALLOWED_HOSTS lists: the emulator,
+# the media hosts and the live servers of the tests all listen on 127.0.0.1 (any port), in this process and in
+# the workers it starts (they inherit the environment). Settings are loaded before this file: set both.
+os.environ["OUTBOUND_ALLOWED_HOSTS"] = "127.0.0.1"
+
+
+def _allow_local_outbound() -> None:
+    from django.conf import settings
+
+    settings.OUTBOUND_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
+_allow_local_outbound()
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _own_broker_folder():

@@ -42,7 +42,7 @@ def test_make_run_serves_the_admin_and_the_demo_campaign_reaches_its_recipients(
         "BROKER_FOLDER": str(tmp_path / "broker"),
         "LOG_LEVEL": "WARNING",
     }
-    for name in ("PUBLIC_BASE_URL", "SECRET_KEY", "CREDENTIALS_KEY", "HTTPS"):
+    for name in ("PUBLIC_BASE_URL", "SECRET_KEY", "CREDENTIALS_KEY", "HTTPS", "OUTBOUND_ALLOWED_HOSTS"):
         env.pop(name, None)  # no keys, no settings of the test run's: the product as it comes
     env.pop("PYTEST_VERSION", None)  # the product as `make run` starts it, not as the tests configure it
     # `make run` is development: DEBUG on, plain http, the development keys (see the Makefile's run target).

@@ -250,9 +250,14 @@ class SenderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Check credentials (one harmless call to the provider)", permissions=["change"])
     def check_credentials(self, request, queryset):
+        from ..providers.base import OutboundRefusedError
+
         for sender in queryset:
             try:
                 answer = provider_for(sender).check_credentials()
+            except OutboundRefusedError as exc:  # refused here: the provider was never called
+                self.message_user(request, f"{sender.name}: not checked, its API base URL was refused: {exc.message}.",
+                                  messages.ERROR)
             except ProviderError as exc:
                 status = f" (HTTP {exc.http_status})" if exc.http_status else ""
                 self.message_user(

@@ -23,6 +23,9 @@ class Command(BaseCommand):
         env = dict(os.environ)
         # Status callbacks must reach this web server: unless told otherwise, it is the one started here.
         env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}")
+        # Outbound calls go to public addresses only; here the emulator and this web server (uploaded media are
+        # asked their size at PUBLIC_BASE_URL) are local: only their two ports are let through.
+        env.setdefault("OUTBOUND_ALLOWED_HOSTS", f"127.0.0.1:{sandbox_port},127.0.0.1:{port}")
         beat_schedule = str(settings.VAR_DIR / "celerybeat-schedule")
         commands = {
             "emulator": [python, "manage.py", "provider_sandbox", "--port", str(sandbox_port)],

@@ -7,6 +7,7 @@ signature. Everything else lives here once, one concern per module:
   errors.py         transient, permanent and ambiguous errors, and the other errors of a provider call
   parsing.py        helpers adapters share to read answers and callbacks (codes, timestamps, signing primitives)
   http.py           the pooled HTTP session, the call deadline watchdog, and performing one call
+  outbound.py       connections to public addresses only (checked, pinned), OUTBOUND_ALLOWED_HOSTS
   provider.py       ``Provider``, the base class: attributes, hooks, and the send / lookup flows
   media.py          ``MediaFile`` and the media checks before queueing: count, size, type (mixed into ``Provider``)
   paging.py         ``find`` over a list endpoint read page by page (mixed into ``Provider``)
@@ -45,6 +46,7 @@ from .normalized import (
     SendResult,
     StatusEvent,
 )
+from .outbound import OutboundRefusedError
 from .parsing import (
     NO_ERROR_CODES,
     TOLL_FREE_PREFIXES,
@@ -79,6 +81,7 @@ __all__ = [
     "NORMALIZED_STATUSES",
     "NO_ERROR_CODES",
     "OutboundMessage",
+    "OutboundRefusedError",
     "PermanentError",
     "Provider",
     "ProviderError",

@@ -1,7 +1,13 @@
 """HTTP for every adapter: one pooled keep-alive session per worker process, the deadline watchdog that cuts a
 call still running past connect timeout + read timeout, and ``perform``, which makes one call and turns a call
 without an answer into a TransientError (never connected) or an AmbiguousError (the request may have arrived).
-Calls are logged with secrets redacted."""
+Calls are logged with secrets redacted.
+
+Every connection of the session goes to a public address only (``outbound``): a host that is or resolves to a
+loopback, private, link-local or other internal address is refused before connecting, with an
+OutboundRefusedError (permanent), unless OUTBOUND_ALLOWED_HOSTS lists it. Redirects are never followed by
+``requests``: a call that follows them (``HttpCall.allow_redirects``, the media checks) takes each hop itself,
+at most ``MAX_REDIRECTS``, and each hop's connection is checked like the first."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -21,8 +28,9 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from .errors import AmbiguousError, TransientError
+from .errors import AmbiguousError, PermanentError, TransientError
 from .normalized import HttpCall
+from .outbound import MAX_REDIRECTS, SCHEMES, OutboundRefusedError, PublicOnlyConnectionMixin
 
 logger = logging.getLogger("messaging.providers")
 
@@ -116,11 +124,11 @@ class _WatchedConnectionMixin:
         return super().request(*args, **kwargs)
 
 
-class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+class _WatchedHTTPConnection(_WatchedConnectionMixin, PublicOnlyConnectionMixin, HTTPConnection):
     pass
 
 
-class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
+class _WatchedHTTPSConnection(_WatchedConnectionMixin, PublicOnlyConnectionMixin, HTTPSConnection):
     pass
 
 
@@ -133,7 +141,8 @@ class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
 
 
 class _WatchedAdapter(HTTPAdapter):
-    """requests' adapter whose connections tell the calling thread's watchdog which socket to cut."""
+    """requests' adapter whose connections tell the calling thread's watchdog which socket to cut, and connect
+    to public addresses only (``outbound``)."""
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)
@@ -154,6 +163,9 @@ def http_session() -> requests.Session:
 
                 pool = max(10, getattr(settings, "SEND_THREADS", 16) * 2)
                 session = requests.Session()
+                # No proxy or .netrc from the environment: a proxy would make the connection that is checked
+                # the proxy's, not the URL's host's; .netrc could add credentials to a URL staff typed.
+                session.trust_env = False
                 # No automatic retries: a retried send could be sent twice. We decide what to retry.
                 adapter = _WatchedAdapter(pool_connections=20, pool_maxsize=pool, max_retries=0)
                 session.mount("http://", adapter)
@@ -171,6 +183,43 @@ def _refused_before_sending(exc: requests.ConnectionError) -> bool:
     inner = getattr(reason, "reason", reason)
     return isinstance(inner, (NewConnectionError, ConnectTimeoutError))
 
+
+
+def _follow(call: HttpCall, url: str, *, timeout: tuple[float, float]) -> requests.Response:
+    """Make the call; when it follows redirects, take each hop here (at most MAX_REDIRECTS), each one to an
+    http(s) URL and through a connection checked like the first. A hop to another origin carries neither the
+    call's headers nor its credentials; a 303, or a 301/302 after a POST, goes on as a GET without a body."""
+    method, json, data, params, headers, auth = (call.method, call.json, call.data, call.params, call.headers,
+                                                 call.auth)
+    origin = _origin(url)
+    for hop in range(MAX_REDIRECTS + 1):
+        scheme = urlsplit(url).scheme.lower()
+        if scheme not in SCHEMES:
+            reason = f"{scheme or 'a scheme-less'}: URLs are not called, only http and https"
+            raise OutboundRefusedError(reason, host=urlsplit(url).hostname or "", redirected=bool(hop))
+        try:
+            response = http_session().request(method, url, json=json, data=data, params=params, headers=headers,
+                                              auth=auth, timeout=timeout, allow_redirects=False)
+        except OutboundRefusedError as exc:
+            if hop:
+                raise OutboundRefusedError(exc.reason, host=exc.host, redirected=True) from None
+            raise
+        if not (call.allow_redirects and response.is_redirect):
+            return response
+        response.close()
+        url = urljoin(url, response.headers["location"])
+        params = None  # the new URL is complete as the server gave it
+        if (response.status_code == 303 and method != "HEAD") or (response.status_code in (301, 302)
+                                                                   and method == "POST"):
+            method, json, data = "GET", None, None
+        if _origin(url) != origin:
+            headers, auth = {}, None
+    raise PermanentError(f"more than {MAX_REDIRECTS} redirects", code="redirects")
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
 def perform(
@@ -192,17 +241,11 @@ def perform(
     watch = _CallWatch(connect + read_timeout)
     try:
         with watch:
-            response = http_session().request(
-                call.method,
-                url,
-                json=call.json,
-                data=call.data,
-                params=call.params,
-                headers=call.headers,
-                auth=call.auth,
-                timeout=(connect, read_timeout),
-                allow_redirects=call.allow_redirects,
-            )
+            response = _follow(call, url, timeout=(connect, read_timeout))
+    except PermanentError as exc:  # refused before connecting, or too many redirects
+        exc.provider = provider
+        logger.warning("%s %s %s -> refused: %s", provider, call.method, redact(url), exc.message)
+        raise
     except requests.RequestException as exc:
         elapsed = (time.monotonic() - started) * 1000
         if watch.expired:

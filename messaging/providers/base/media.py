@@ -1,7 +1,8 @@
 """Media checks before a message is queued, against the provider's documented limits (``max_media``,
 ``max_media_bytes``, ``media_limit_is_total``, ``media_types``): files already known (an upload not stored yet)
 are checked as they are; a media URL is asked its size and type first (HEAD, through the adapter's own HTTP
-layer). Mixed into ``Provider``."""
+layer, which connects to public addresses only: a URL on an internal address is a problem, never asked).
+Mixed into ``Provider``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 
 from .errors import ProviderError
 from .normalized import HttpCall
+from .outbound import OutboundRefusedError
 
 # A server that answers this says nothing about the file's type: the type is taken as not known.
 UNTYPED = frozenset({"", "application/octet-stream", "binary/octet-stream"})
@@ -20,11 +22,13 @@ UNTYPED = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 class MediaFile:
     """One media file of a message, as far as it is known: ``name`` names it in problems (a file name or a
     URL), ``size`` in bytes (None when not known), ``content_type`` its MIME type without parameters ("" when
-    not known)."""
+    not known), ``refused`` why its URL was not asked (an internal address: a problem, as no provider could
+    fetch it either)."""
 
     name: str
     size: int | None
     content_type: str = ""
+    refused: str = ""
 
 
 def content_type_of(header: str | None) -> str:
@@ -46,13 +50,14 @@ class MediaChecks:
         ``media_limit_is_total``) and each file's type. A size or type not known is not checked."""
         if not files:
             return []
+        refused = _refused_problems(files)
         if not self.media_allowed:
             return [f"{self.name} does not send media with this sender."]
         problems = []
         if self.max_media is not None and len(files) > self.max_media:
             problems.append(f"{self.name} accepts at most {_files(self.max_media)}; this message has "
                             f"{len(files)}.")
-        return problems + self._size_problems(files) + self._type_problems(files)
+        return refused + problems + self._size_problems(files) + self._type_problems(files)
 
     def accepts_type(self, content_type: str) -> bool:
         """Whether this provider documents this MIME type as accepted; True when it documents no list, or the
@@ -84,6 +89,9 @@ class MediaChecks:
                     timeout=self.media_check_timeout / 2,
                     connect_timeout=self.media_check_timeout / 2,
                 )
+            except OutboundRefusedError as exc:
+                files.append(MediaFile(url, None, refused=exc.message))
+                continue
             except ProviderError as exc:
                 warnings.append(f"{url} could not be reached to check its {asked} ({exc.message}).")
                 files.append(MediaFile(url, None))
@@ -110,7 +118,8 @@ class MediaChecks:
         limit, named with its size and the limit; a type the provider does not take); a warning does not
         (what could not be learned). The number of files is ``check_limits``' business."""
         files, warnings = self.media_files(urls)
-        return self._size_problems(files) + self._type_problems(files), warnings
+        refused = _refused_problems(files)
+        return refused + self._size_problems(files) + self._type_problems(files), warnings
 
     def _size_problems(self, files: list[MediaFile]) -> list[str]:
         limit = self.max_media_bytes
@@ -130,6 +139,11 @@ class MediaChecks:
     def _type_problems(self, files: list[MediaFile]) -> list[str]:
         return [f"{f.name} is {f.content_type}; {self.name} accepts {_types(self.media_types)}."
                 for f in files if not self.accepts_type(f.content_type)]
+
+
+def _refused_problems(files: list[MediaFile]) -> list[str]:
+    return [f"{f.name} was not checked ({f.refused}); providers fetch media from public addresses."
+            for f in files if f.refused]
 
 
 def _size(n: int) -> str:
