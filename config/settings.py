@@ -298,6 +298,13 @@ CIRCUIT_OPEN_SECONDS = env.int("CIRCUIT_OPEN_SECONDS", default=30)  # how long a
 # production; `make run` (run_all) and the test suite set it for the local emulator and servers.
 OUTBOUND_ALLOWED_HOSTS = env.list("OUTBOUND_ALLOWED_HOSTS", default=[])
 
+# Provider callbacks (messaging/webhooks.py). A body larger than this is refused (413); JSON nested deeper than
+# this is refused (400) before it is decoded. A nonce of a signature that covers only the URL (Plivo V2) is
+# accepted once within the replay window, and forgotten after it.
+CALLBACK_MAX_BYTES = env.int("CALLBACK_MAX_BYTES", default=256 * 1024)
+CALLBACK_MAX_JSON_DEPTH = env.int("CALLBACK_MAX_JSON_DEPTH", default=32)
+CALLBACK_REPLAY_WINDOW_SECONDS = env.int("CALLBACK_REPLAY_WINDOW_SECONDS", default=24 * 3600)
+
 # --- Contact imports -----------------------------------------------------------------------------
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=50 * 1024 * 1024)  # larger uploads are refused
 IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=5000)  # rows written per transaction

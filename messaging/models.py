@@ -165,6 +165,21 @@ class MessageEvent(models.Model):
         return f"{self.provider_message_id} {self.status}"
 
 
+class CallbackNonce(models.Model):
+    """A nonce of a callback whose signature covers only the URL and the nonce (Plivo V2), kept so the same
+    signed request cannot be played again within CALLBACK_REPLAY_WINDOW_SECONDS (the sweep forgets older ones)."""
+
+    sender = models.ForeignKey(Sender, on_delete=models.CASCADE, related_name="+")
+    nonce = models.CharField(max_length=100, help_text="the signature scheme's name, then the nonce")
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sender", "nonce"], name="callback_nonce_once")]
+
+    def __str__(self) -> str:
+        return self.nonce
+
+
 class Dispatch(models.Model):
     """A campaign as the send path sees it: its name, what to send (the template rendered for each contact at
     send time, the media), from which senders, the backup sender, and whether sending is allowed right now.

@@ -23,9 +23,10 @@ def phone_e164(value: str, region: str | None = None) -> str:
 
 def phone_as_received(value: str) -> str:
     """A number a provider reports (a reply's sender): E.164 when phonenumbers reads it as valid, else
-    ``+`` and its digits, so that a number of a range the library does not know yet is still kept."""
+    ``+`` and its digits (at most 15, as E.164 allows), so that a number of a range the library does not know
+    yet is still kept; "" when it has no digits or too many to be a phone number."""
     try:
         return phone_e164(value)
     except ValueError:
-        text = str(value or "").strip()
-        return text if text.startswith("+") else "+" + "".join(ch for ch in text if ch.isdigit())
+        digits = "".join(ch for ch in str(value or "") if ch.isascii() and ch.isdigit())
+        return "+" + digits if 1 <= len(digits) <= 15 else ""

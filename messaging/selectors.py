@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from .models import FINAL_STATUSES, PENDING_STATUSES, CampaignCounter, Message, Sender, Suppression
 from .phones import phone_e164
-from .providers import provider_for
+from .providers import provider_class, provider_for
 from .providers import sender_problem as provider_sender_problem
 from .providers.base import ConfigurationError, MediaFile
 from .windows import WAITING_NOTE
@@ -133,6 +133,23 @@ def sender_problem(*, sender: Sender) -> str:
     """Why this sender cannot be used as stored (its secrets cannot be decrypted, a secret kept in the wrong
     place), in words that name it and never a secret; "" when it can."""
     return provider_sender_problem(sender)
+
+
+def sender_callbacks_unprotected(*, sender: Sender) -> bool:
+    """Whether this sender's callbacks can only be proven by a callback password (its provider signs nothing,
+    or its options ask for credentials in the callback URL) and it has none: every callback of it is refused
+    until one is set."""
+    try:
+        needed = provider_class(sender.provider).callback_password_needed(sender.options or {})
+    except LookupError:
+        return False
+    return needed and not sender.callback_password
+
+
+def senders_callbacks_unprotected() -> QuerySet[Sender]:
+    """The senders ``sender_callbacks_unprotected`` flags (for an overview of what staff must fix)."""
+    candidates = Sender.objects.filter(callback_password="").only("pk", "provider", "options", "callback_password")
+    return Sender.objects.filter(pk__in=[s.pk for s in candidates if sender_callbacks_unprotected(sender=s)])
 
 
 def sender_content_problems(*, sender: Sender, body: str, media_urls: list[str]) -> list[str]:

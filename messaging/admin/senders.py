@@ -7,13 +7,14 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join
 
-from .. import pacing, services
+from .. import pacing, selectors, services
 from ..fields import UNDECRYPTABLE_MESSAGE, is_undecryptable
 from ..models import Sender
 from ..providers import PROVIDERS, inbound_url, provider_for
-from ..providers.base import ConfigurationError, ProviderError, url_for_console
+from ..providers.base import ConfigurationError, ProviderError, url_for_console, url_with_basic_auth
 from ..services import callback_url
 
 
@@ -27,6 +28,12 @@ def _pace(mps: float) -> str:
 
 
 CALLBACK_PASSWORD_MIN = 8
+UNPROTECTED_SHORT = "unprotected: set a callback password"
+UNPROTECTED = (
+    "Callbacks unprotected: this sender has no callback password, and its provider signs nothing. Its callbacks "
+    "are refused until one is set: enter one under Credentials, then paste the new webhook URLs in the "
+    "provider's console."
+)
 
 
 class SenderForm(forms.ModelForm):
@@ -82,8 +89,10 @@ class SenderForm(forms.ModelForm):
             now = " None stored."
         basic = ", ".join(cls.name for cls in PROVIDERS.values() if cls.callback_basic_auth)
         self.fields["callback_password_input"].help_text = (
-            f"{basic} only: HTTP Basic password required on every callback, with the user name in the options "
-            f"as callback_username. Encrypted; leave blank to keep the stored one.{now}"
+            f"{basic}, and Sendblue with the option callback_verification url_token: HTTP Basic password required "
+            "on every callback (with the user name in the options as callback_username); callbacks are refused "
+            "without one. A new sender gets a random one. Encrypted; leave blank to keep the stored one."
+            f"{now}"
         )
 
     def clean_credentials_input(self):
@@ -165,6 +174,9 @@ class SenderForm(forms.ModelForm):
             sender.callback_password = self.cleaned_data["callback_password_input"]
         elif self.cleaned_data.get("callback_password_clear"):
             sender.callback_password = ""
+        elif sender.pk is None and services.callback_password_needed(provider=sender.provider,
+                                                                     options=sender.options):
+            sender.callback_password = services.callback_password_new()  # a new sender's callbacks are never open
         if not self.cleaned_data.get("mps") and sender.provider in PROVIDERS:
             sender.mps = PROVIDERS[sender.provider].default_mps_for(sender.address)
         if commit:
@@ -175,16 +187,18 @@ class SenderForm(forms.ModelForm):
 @admin.register(Sender)
 class SenderAdmin(admin.ModelAdmin):
     form = SenderForm
-    list_display = ("name", "provider", "address", "mps", "is_active", "credentials_summary", "created_at")
+    list_display = ("name", "provider", "address", "mps", "is_active", "credentials_summary", "callbacks",
+                    "created_at")
     list_filter = ("provider", "is_active")
     search_fields = ("name", "address")
-    readonly_fields = ("pace_in_use", "uuid", "webhook_urls", "provider_limits", "created_at", "updated_at")
+    readonly_fields = ("pace_in_use", "uuid", "callbacks", "webhook_urls", "webhook_urls_to_paste", "provider_limits",
+                       "created_at", "updated_at")
     actions = ["check_credentials"]
     fieldsets = (
         (None, {"fields": ("name", "provider", "address", "is_active", "mps", "pace_in_use")}),
         ("Credentials", {"fields": ("credentials_input", "callback_password_input", "callback_password_clear")}),
         ("Advanced", {"fields": ("api_base_url", "options")}),
-        ("For the provider's console", {"fields": ("uuid", "webhook_urls", "provider_limits")}),
+        ("For the provider's console", {"fields": ("uuid", "callbacks", "webhook_urls", "provider_limits")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
@@ -207,28 +221,79 @@ class SenderAdmin(admin.ModelAdmin):
         missing = needed - keys
         return f"missing {', '.join(sorted(missing))}" if missing else "complete"
 
+    def get_fieldsets(self, request, obj=None):
+        """Someone who may change the sender sees the webhook URLs with its callback password, to paste in the
+        provider's console; anyone else sees a placeholder where the password goes."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not self.has_change_permission(request, obj):
+            return fieldsets
+        swap = {"webhook_urls": "webhook_urls_to_paste"}
+        return [(name, {**options, "fields": tuple(swap.get(f, f) for f in options["fields"])})
+                for name, options in fieldsets]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        sender = self.get_object(request, object_id)
+        if request.method == "GET" and sender is not None and selectors.sender_callbacks_unprotected(sender=sender):
+            self.message_user(request, f"{sender.name}: {UNPROTECTED}", messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="callbacks")
+    def callbacks(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        if selectors.sender_callbacks_unprotected(sender=obj):
+            return format_html('<img src="{}" alt="" class="icon-inline"> <strong>{}</strong>',
+                               static("admin/img/icon-alert.svg"), UNPROTECTED_SHORT)
+        cls = PROVIDERS.get(obj.provider)
+        if cls is not None and cls.callback_password_needed(obj.options or {}):
+            return "protected by the callback password"
+        return "verified with the provider's signature or secret"
+
     @admin.display(description="webhook URLs")
     def webhook_urls(self, obj):
+        """The URLs with ``<password>`` where the callback password goes (never the password itself)."""
+        return self._webhook_urls(obj, with_password=False)
+
+    @admin.display(description="webhook URLs")
+    def webhook_urls_to_paste(self, obj):
+        """The URLs with the callback password in them, for someone who may change the sender."""
+        return self._webhook_urls(obj, with_password=True)
+
+    def _webhook_urls(self, obj, *, with_password: bool):
         if not obj.pk:
             return "Shown once the sender is saved."
         status = callback_url(sender=obj)
         inbound = inbound_url(obj)
         cls = PROVIDERS.get(obj.provider)
         username = str((obj.options or {}).get("callback_username") or "")
-        if cls is not None and cls.callback_basic_auth and (username or obj.callback_password):
-            # The console needs the credentials inside the URL; the password itself is never shown.
+        password = obj.callback_password
+        if cls is None or not cls.callback_password_needed(obj.options or {}):
             return format_html(
                 "Status callbacks: <code>{}</code><br>Inbound messages: <code>{}</code><br>"
-                "<small>Replace &lt;password&gt; with the callback password. Each message carries its status URL "
-                "with the credentials; paste the inbound URL in the provider's console.</small>",
-                url_for_console(status, username),
-                url_for_console(inbound, username),
+                "<small>Each message carries its status URL; paste the inbound URL in the provider's console.</small>",
+                status,
+                inbound,
+            )
+        if not password:
+            return format_html(
+                "Status callbacks: <code>{}</code><br>Inbound messages: <code>{}</code><br><strong>{}</strong>",
+                status, inbound, UNPROTECTED,
+            )
+        if with_password and not is_undecryptable(password):
+            # The console needs the credentials inside the URL; only staff who may change the sender see them.
+            return format_html(
+                "Status callbacks: <code>{}</code><br>Inbound messages: <code>{}</code><br>"
+                "<small>Each message carries its status URL with the credentials; paste the inbound URL in the "
+                "provider's console. The password is part of these URLs: keep them private.</small>",
+                url_with_basic_auth(status, username, password),
+                url_with_basic_auth(inbound, username, password),
             )
         return format_html(
             "Status callbacks: <code>{}</code><br>Inbound messages: <code>{}</code><br>"
-            "<small>Each message carries its status URL; paste the inbound URL in the provider's console.</small>",
-            status,
-            inbound,
+            "<small>Replace &lt;password&gt; with the callback password. Each message carries its status URL "
+            "with the credentials; paste the inbound URL in the provider's console.</small>",
+            url_for_console(status, username),
+            url_for_console(inbound, username),
         )
 
     @admin.display(description="documented limits")

@@ -2,12 +2,14 @@
 
 The facts relied on here are in docs/providers.md, Plivo.
 
-Signatures: a callback is authentic when any signature it carries that we can check is valid: any of the
-comma-separated ``X-Plivo-Signature-V3`` values (with ``-V3-Nonce``), or ``X-Plivo-Signature-V2`` (with
-``-V2-Nonce``), computed with the sender's ``auth_token``. ``X-Plivo-Signature-Ma-V2`` is keyed with the *main
+Signatures, computed with the sender's ``auth_token``: when the request carries ``X-Plivo-Signature-V3`` (with
+``-V3-Nonce``), one of its comma-separated values must match, and nothing else counts: V3 covers the URL with its
+query and every field. Without V3, ``X-Plivo-Signature-V2`` (with ``-V2-Nonce``) is accepted, but it covers only
+the URL without its query and the nonce (not the fields, not our ``m``): ``verify_callback`` returns the nonce and
+the webhook accepts each nonce once within the replay window. ``X-Plivo-Signature-Ma-V2`` is keyed with the *main
 account's* token, which we do not hold for a sub-account (the credentials are auth_id and auth_token only): it is
-accepted when it matches our token (the sender *is* the main account) and otherwise ignored, never a reason to
-refuse a request whose V2 or V3 is valid. A request with no valid signature is refused.
+accepted, like V2, when it matches our token (the sender *is* the main account), and is otherwise no signature.
+A body that is not form fields is covered by no signature and is refused.
 
 Split messages: each part is reported on its own; its event is keyed on ``ParentMessageUUID`` (the uuid the send
 returned) and says which part it reports (``part``, ``parts`` from ``PartInfo``); the services combine the parts
@@ -261,25 +263,33 @@ class PlivoProvider(Provider):
 
     # ---- callbacks ----
 
-    def verify_callback(self, request: CallbackRequest) -> None:
-        """Accept when any signature we can check is valid (V3, V2, or Ma-V2 when keyed with our token)."""
+    def verify_callback(self, request: CallbackRequest) -> str | None:
+        """V3 when a V3 header was sent (it covers the URL and the fields): it must match, and nothing else is
+        looked at. Otherwise V2 (or Ma-V2 keyed with our token), which covers only the URL without its query
+        and a nonce: accepted with that nonce returned, for the caller to accept once."""
         token = self.credential("auth_token")
+        if request.body and not request.form:
+            # Plivo posts form fields (or puts them in the query); a body of another kind is covered by no
+            # signature of Plivo's, and would be read instead of the signed fields.
+            raise SignatureError("Plivo signs form fields; this body is not a form")
         v3 = request.header("X-Plivo-Signature-V3")
         v3_nonce = request.header("X-Plivo-Signature-V3-Nonce")
+        if v3 or v3_nonce:
+            if not (v3 and v3_nonce):
+                raise SignatureError("Plivo V3 signature without its nonce (or nonce without signature)")
+            expected = b64(hmac_sha256(token, signature_v3_string(request.method, request.url, request.form, v3_nonce)))
+            if any(constant_time_equal(expected, candidate.strip()) for candidate in v3.split(",")):
+                return None
+            raise SignatureError("X-Plivo-Signature-V3 does not match")
         v2_nonce = request.header("X-Plivo-Signature-V2-Nonce")
         v2 = request.header("X-Plivo-Signature-V2")
         ma_v2 = request.header("X-Plivo-Signature-Ma-V2")
-        if not ((v3 and v3_nonce) or (v2_nonce and (v2 or ma_v2))):
+        if not (v2_nonce and (v2 or ma_v2)):
             raise SignatureError("Plivo signature headers are missing")
-        if v3 and v3_nonce:
-            expected = b64(hmac_sha256(token, signature_v3_string(request.method, request.url, request.form, v3_nonce)))
-            if any(constant_time_equal(expected, candidate.strip()) for candidate in v3.split(",")):
-                return
-        if v2_nonce and (v2 or ma_v2):
-            expected = b64(hmac_sha256(token, url_without_query(request.url) + v2_nonce))
-            # Ma-V2 is keyed with the main account's token: it can only match here when our token is that one.
-            if constant_time_equal(expected, v2) or constant_time_equal(expected, ma_v2):
-                return
+        expected = b64(hmac_sha256(token, url_without_query(request.url) + v2_nonce))
+        # Ma-V2 is keyed with the main account's token: it can only match here when our token is that one.
+        if constant_time_equal(expected, v2) or constant_time_equal(expected, ma_v2):
+            return f"plivo-v2:{v2_nonce}"
         raise SignatureError("no Plivo signature matches")
 
     def parse_callback(self, request: CallbackRequest) -> list[StatusEvent]:

@@ -23,17 +23,21 @@ The facts relied on here, and what is assumed, are in docs/providers.md, Sendblu
   constant time with the `signing_secret` credential. Whether per-message `status_callback` requests carry the
   header is not documented. Our choice: when the header is present it must match (constant time), whatever the
   sender's options; when it is absent the callback is refused, unless the sender's options say
-  ``"callback_verification": "url_token"``, which accepts callbacks on the unguessable sender uuid in the URL
-  alone. Staff choose that only once they have seen Sendblue post status callbacks without the header.
+  ``"callback_verification": "url_token"``: the `status_callback` URL then carries HTTP Basic credentials (the
+  sender's ``callback_username`` option and its encrypted callback password), required back on every callback
+  without the header. Staff choose that only once they have seen Sendblue post status callbacks without the
+  header. The sender uuid in the URL alone is never enough.
 - Opt-out: no error code of Sendblue's means "opted out" (4002 is a blacklisted number such as 911); the signal
   is the `opted_out: true` field, which the services read.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from .base import (
     DELIVERED,
@@ -52,6 +56,7 @@ from .base import (
     SendResult,
     SignatureError,
     StatusEvent,
+    check_basic_auth,
     clean_error_code,
     constant_time_equal,
     first_of,
@@ -59,9 +64,12 @@ from .base import (
     lookup_event_id,
     parse_datetime_utc,
     transient_for,
+    url_with_basic_auth,
 )
 
 SIGNATURE_HEADER = "sb-signing-secret"
+# The sender option value that puts Basic credentials in status-callback URLs (its historical name).
+URL_CREDENTIALS = "url_token"
 FIND_PAGE = 100
 FIND_MAX_PAGES = 20
 
@@ -136,7 +144,7 @@ class SendblueProvider(Provider):
         if style:
             payload["send_style"] = style
         if message.status_callback_url:
-            payload["status_callback"] = message.status_callback_url
+            payload["status_callback"] = self.callback_url(message.status_callback_url)
         return HttpCall("POST", "/api/send-message", json=payload, headers=self._headers())
 
     def check_limits(self, body: str, media_urls) -> list[str]:
@@ -237,16 +245,47 @@ class SendblueProvider(Provider):
 
     # ---- callbacks ----
 
+    @classmethod
+    def callback_password_needed(cls, options: dict) -> bool:
+        return (options or {}).get("callback_verification") == URL_CREDENTIALS
+
+    def _url_credentials(self) -> tuple[str, str] | None:
+        """The Basic credentials status callbacks carry in their URL, for a sender that asked for them."""
+        if not self.callback_password_needed(self.sender.options):
+            return None
+        return str(self.sender.options.get("callback_username") or ""), str(self.sender.callback_password or "")
+
+    def callback_url(self, url: str) -> str:
+        credentials = self._url_credentials()
+        return url_with_basic_auth(url, *credentials) if credentials else url
+
+    def secrets(self) -> list[str]:
+        out = super().secrets()
+        credentials = self._url_credentials()
+        if credentials and len(credentials[1]) >= 4:
+            out += [credentials[1], quote(credentials[1], safe="")]
+        return out
+
+    def _scrub(self, data: dict) -> dict:
+        """A payload that echoes our callback URL would carry the callback password: never store it."""
+        credentials = self._url_credentials()
+        if not (credentials and credentials[1]):
+            return data
+        return json.loads(self.redact(json.dumps(data, default=str)))
+
     def verify_callback(self, request: CallbackRequest) -> None:
-        """Header present: it must equal the signing secret. Header absent: refused, unless the sender opted
-        into URL-token-only verification (see the module docstring)."""
+        """Header present: it must equal the signing secret. Header absent: refused, unless the sender asked for
+        Basic credentials in its callback URLs, which must then be there (see the module docstring)."""
         given = request.header(SIGNATURE_HEADER)
         if not given:
-            if self.sender.options.get("callback_verification") == "url_token":
-                return  # the unguessable sender uuid in the URL is the credential, by the sender's choice
-            raise SignatureError(f"{SIGNATURE_HEADER} is missing")
+            credentials = self._url_credentials()
+            if credentials is None:
+                raise SignatureError(f"{SIGNATURE_HEADER} is missing")
+            check_basic_auth(request, *credentials)
+            return None
         if not constant_time_equal(self.credential("signing_secret"), given):
             raise SignatureError(f"{SIGNATURE_HEADER} does not match")
+        return None
 
     def parse_callback(self, request: CallbackRequest) -> list[StatusEvent]:
         params = request.params()
@@ -273,5 +312,5 @@ class SendblueProvider(Provider):
             recipient=str(first_of(params, "number", "to_number", "from_number" if inbound else "to_number")),
             direction="inbound" if inbound else "outbound",
             body=str(params.get("content") or "") if inbound else "",
-            raw=dict(params),
+            raw=self._scrub(dict(params)),
         )

@@ -7,6 +7,8 @@ lets the status move forward, with the campaign counters adjusted in the same tr
 - ``dispatch``: the send path's view of a campaign (open, pause, resume, cancel) and enqueuing due sends
 - ``claiming``, ``batch``, ``outbound``, ``outcomes``, ``circuit``: the send path
 - ``events``, ``parts``, ``inbound``, ``consent``: what providers and recipients tell us
+- ``callbacks``: what a callback proves (nonces accepted once) and whether its events fit our columns
+- ``senders``: creating senders, with a random callback password where the provider signs nothing
 - ``reconcile``, ``sweep``: settling unknown outcomes, periodic repairs
 - ``status``, ``counters``, ``history``: the single writers of status, counters and events
 - ``audit``: who did what, for the audit log and each object's History
@@ -14,6 +16,7 @@ lets the status move forward, with the campaign counters adjusted in the same tr
 
 from .audit import audit_record, audit_record_many, audit_record_on_model
 from .batch import message_send, messages_send, sender_messages_send
+from .callbacks import callback_nonce_claim, callback_nonces_prune, event_problem
 from .claiming import message_claim, message_release, messages_claim, send_lease_seconds
 from .consent import consent_import, consent_record, consent_undo
 from .counters import counters_add
@@ -34,7 +37,7 @@ from .outbound import callback_url, outbound_for
 from .outcomes import send_failed, send_recorded
 from .queueing import QueueResult, message_create, messages_queue, messages_requeue_failed
 from .reconcile import message_confirm_sent, message_reconcile, message_resend
-from .senders import sender_ensure
+from .senders import callback_password_needed, callback_password_new, sender_create, sender_ensure
 from .status import message_move, messages_move
 from .sweep import messages_sweep
 
@@ -44,6 +47,10 @@ __all__ = [
     "audit_record",
     "audit_record_many",
     "audit_record_on_model",
+    "callback_nonce_claim",
+    "callback_nonces_prune",
+    "callback_password_needed",
+    "callback_password_new",
     "callback_url",
     "consent_import",
     "consent_record",
@@ -55,6 +62,7 @@ __all__ = [
     "dispatch_pause",
     "dispatch_resume",
     "dispatches_cancel_stragglers",
+    "event_problem",
     "event_record",
     "events_apply",
     "events_apply_pending",
@@ -78,6 +86,7 @@ __all__ = [
     "send_failed",
     "send_lease_seconds",
     "send_recorded",
-    "sender_messages_send",
+    "sender_create",
     "sender_ensure",
+    "sender_messages_send",
 ]

@@ -1,6 +1,12 @@
 """Status callbacks and lookups: each provider event stored once (see ``history``) and applied to its message,
 forward only. Events about a message we cannot identify yet are kept and applied once its provider id is
-recorded."""
+recorded.
+
+A provider's report only moves a message the provider accepted from us: one it holds (``sent``, with its id)
+or may hold (``sending``: its call is under way, or its worker died during it; ``unconfirmed``: the answer was
+lost). A message still ``queued`` or ``errored`` was never handed over (or was refused), and one ``canceled``
+never will be: reports do not move them, so no report takes a message from ``queued`` to a final status. A
+provider id is only ever bound to a message in ``sending`` or ``unconfirmed`` that has none yet."""
 
 from __future__ import annotations
 
@@ -15,6 +21,10 @@ from .parts import whole_message_event
 from .status import message_move
 
 S = Message.Status
+# The statuses a provider's report may move a message from, and those in which a message without a provider id
+# may be given the one a report names (see the module docstring).
+REPORTABLE = (S.SENDING, S.UNCONFIRMED, S.SENT)
+AWAITING_ID = (S.SENDING, S.UNCONFIRMED)
 
 
 def _apply(message_id: int, event: StatusEvent) -> bool:
@@ -23,7 +33,10 @@ def _apply(message_id: int, event: StatusEvent) -> bool:
     if status not in STATUS_RANK or status == S.RECEIVED:
         return False  # unknown / inbound: stored, not applied to an outbound message
     current = Message.objects.filter(pk=message_id).values_list("status", "last_sequence").first()
-    if current is None:
+    if current is None or current[0] not in REPORTABLE:
+        return False
+    from_statuses = tuple(s for s in REPORTABLE if STATUS_RANK[s] < STATUS_RANK[status])
+    if not from_statuses:
         return False
     if event.sequence is not None and current[1] is not None and event.sequence <= current[1]:
         return False
@@ -37,26 +50,40 @@ def _apply(message_id: int, event: StatusEvent) -> bool:
         fields["delivered_at"] = event.occurred_at
     if status == S.SENT:
         fields["sent_at"] = event.occurred_at
-    # Callbacks can move a message that is still being sent (sending, unconfirmed) forward.
-    return message_move(message_id, status, fields=fields)
+    # Callbacks can move a message that is still being sent (sending, unconfirmed) forward, never one the
+    # provider does not have.
+    return message_move(message_id, status, from_statuses=from_statuses, fields=fields)
 
 
 def _message_for(sender_id: int, event: StatusEvent, hint: int | None) -> int | None:
     """The message an event is about: by our id (echoed by the provider, or the callback URL's ``m``) when its
-    provider id agrees, else by the provider id. A message without a provider id yet gets the event's."""
+    provider id agrees, else by the provider id. A message without a provider id is only taken, and given the
+    event's, while its send is under way or its outcome unknown (``AWAITING_ID``): never one we did not send."""
     for mid in (event.our_message_id, hint):
         if not mid:
             continue
-        row = Message.objects.filter(pk=mid, sender_id=sender_id).values_list("pk", "provider_message_id").first()
-        if row and (not row[1] or not event.provider_message_id or row[1] == event.provider_message_id):
-            if not row[1] and event.provider_message_id:
-                Message.objects.filter(pk=mid, provider_message_id="").update(
-                    provider_message_id=event.provider_message_id
-                )
-            return row[0]
+        outbound = Message.objects.filter(pk=mid, sender_id=sender_id, direction=Message.Direction.OUTBOUND)
+        row = outbound.values_list("provider_message_id", "status").first()
+        if row is None:
+            continue
+        provider_id, status = row
+        if provider_id:
+            if not event.provider_message_id or provider_id == event.provider_message_id:
+                return mid
+            continue
+        if status not in AWAITING_ID:
+            continue  # not handed to the provider (queued, errored) or never will be: not the provider's
+        if not event.provider_message_id:
+            return mid
+        bound = outbound.filter(provider_message_id="", status__in=AWAITING_ID).update(
+            provider_message_id=event.provider_message_id
+        )
+        if bound or outbound.filter(provider_message_id=event.provider_message_id).exists():
+            return mid
     if event.provider_message_id:
         return (
-            Message.objects.filter(sender_id=sender_id, provider_message_id=event.provider_message_id)
+            Message.objects.filter(sender_id=sender_id, provider_message_id=event.provider_message_id,
+                                   direction=Message.Direction.OUTBOUND)
             .values_list("pk", flat=True)
             .first()
         )

@@ -3,7 +3,8 @@
 - messages outside campaigns whose send task was lost are enqueued again (the claim makes this safe);
 - ``unconfirmed`` messages, ``sending`` messages whose worker died, and ``sent`` messages that never got a
   delivery receipt are reconciled with the provider;
-- callbacks stored before their message was known are applied once it is.
+- callbacks stored before their message was known are applied once it is;
+- callback nonces older than the replay window are forgotten.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..models import Message, MessageEvent
+from .callbacks import callback_nonces_prune
 from .dispatch import messages_enqueue_due
 from .events import events_apply_pending
 
@@ -58,4 +60,4 @@ def messages_sweep() -> dict:
             events_apply_pending(sender_id=sender_id, provider_message_id=provider_message_id)
             applied += 1
     return {"requeued": requeued, "reconcile": len(doubtful), "no_receipt": len(no_receipt),
-            "pending_applied": applied}
+            "pending_applied": applied, "nonces_forgotten": callback_nonces_prune(now=now)}

@@ -109,16 +109,20 @@ def test_callback_password_is_encrypted_write_only_and_never_shown(admin_client)
     assert "Cb-Pass-7731" not in _raw_column(sender, "callback_password")
     assert "Cb-Pass-7731" not in _raw_column(sender, "options")
     page = admin_client.get(reverse("admin:messaging_sender_change", args=[sender.pk])).content.decode()
-    assert "Cb-Pass-7731" not in page and "••••••7731" in page
+    # never in a form field; only inside the webhook URLs to paste (someone who may change the sender)
+    assert 'value="Cb-Pass-7731"' not in page and "••••••7731" in page
+    assert page.count("Cb-Pass-7731") == page.count("bw-user:Cb-Pass-7731@") == 2
     listing = admin_client.get(reverse("admin:messaging_sender_changelist")).content.decode()
     assert "Cb-Pass-7731" not in listing
-    # a blank box keeps it; the checkbox removes it
+    # a blank box keeps it; the checkbox removes it, and the sender is then flagged
     assert _change(admin_client, sender).status_code == 302
     sender.refresh_from_db()
     assert sender.callback_password == "Cb-Pass-7731"
     assert _change(admin_client, sender, callback_password_clear="on").status_code == 302
     sender.refresh_from_db()
     assert sender.callback_password == ""
+    assert "unprotected: set a callback password" in admin_client.get(
+        reverse("admin:messaging_sender_changelist")).content.decode()
 
 
 def test_callback_password_in_plain_options_is_refused(admin_client):
@@ -169,17 +173,62 @@ def test_callback_password_never_reaches_logs(make_sender, sandbox, caplog, clie
     assert "Log-Secret-9931" not in text
 
 
-def test_webhook_urls_show_the_console_form_with_a_password_placeholder(admin_client, make_sender, settings):
+def test_webhook_urls_carry_the_password_only_for_someone_who_may_change_the_sender(
+    admin_client, client, django_user_model, make_sender, settings
+):
+    from django.contrib.auth.models import Permission
+
     settings.PUBLIC_BASE_URL = "https://hooks.example"
     sender = make_sender("fonedynamics", address="", options={"callback_username": "fd-user"},
                          callback_password="Real-Pass-5150")
-    page = admin_client.get(reverse("admin:messaging_sender_change", args=[sender.pk])).content.decode()
+    url = reverse("admin:messaging_sender_change", args=[sender.pk])
+    page = admin_client.get(url).content.decode()
+    assert f"https://fd-user:Real-Pass-5150@hooks.example/webhooks/fonedynamics/{sender.uuid}/inbound/" in page
+    assert f"https://fd-user:Real-Pass-5150@hooks.example/webhooks/fonedynamics/{sender.uuid}/status/" in page
+    viewer = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_sender"))
+    client.force_login(viewer)
+    page = client.get(url).content.decode()
     assert f"https://fd-user:&lt;password&gt;@hooks.example/webhooks/fonedynamics/{sender.uuid}/inbound/" in page
     assert f"https://fd-user:&lt;password&gt;@hooks.example/webhooks/fonedynamics/{sender.uuid}/status/" in page
     assert "Real-Pass-5150" not in page
     plain = make_sender("plivo")
     page = admin_client.get(reverse("admin:messaging_sender_change", args=[plain.pk])).content.decode()
     assert f"https://hooks.example/webhooks/plivo/{plain.uuid}/inbound/" in page and "&lt;password&gt;" not in page
+
+
+@pytest.mark.parametrize("provider,credentials", [
+    ("bandwidth", BW_CREDENTIALS),
+    ("fonedynamics", "account_sid=AC1\ntoken=t-12345678\nproperty_sid=PR1"),
+])
+def test_a_new_sender_whose_provider_signs_nothing_gets_a_random_callback_password(admin_client, provider,
+                                                                                   credentials):
+    assert _add(admin_client, provider=provider, address="+14155550100", credentials_input=credentials,
+                options='{"callback_username": "cb"}').status_code == 302
+    sender = Sender.objects.get()
+    assert len(sender.callback_password) >= 32
+    page = admin_client.get(reverse("admin:messaging_sender_change", args=[sender.pk])).content.decode()
+    assert f"cb:{sender.callback_password}@" in page and "Callbacks unprotected" not in page
+
+
+def test_senders_without_a_callback_password_are_flagged(admin_client, make_sender):
+    from messaging.selectors import senders_callbacks_unprotected
+
+    old = make_sender("bandwidth", name="Old line")
+    Sender.objects.filter(pk=old.pk).update(callback_password="")  # as senders made before the rule were
+    lenient = make_sender("sendblue", name="Lenient line", options={"callback_verification": "url_token"})
+    Sender.objects.filter(pk=lenient.pk).update(callback_password="")
+    fine = [make_sender("fonedynamics", name="FD line"), make_sender("plivo", name="Plivo line"),
+            make_sender("sendblue", name="Strict line")]
+    assert set(senders_callbacks_unprotected()) == {old, lenient}
+    assert all(s.callback_password for s in fine[:1])
+    listing = admin_client.get(reverse("admin:messaging_sender_changelist")).content.decode()
+    assert listing.count("unprotected: set a callback password") == 2
+    response = admin_client.get(reverse("admin:messaging_sender_change", args=[old.pk]))
+    assert any("Callbacks unprotected" in str(m) for m in response.context["messages"])
+    assert "Callbacks unprotected" in response.content.decode()
+    response = admin_client.get(reverse("admin:messaging_sender_change", args=[fine[0].pk]))
+    assert not any("Callbacks unprotected" in str(m) for m in response.context["messages"])
 
 
 # ---- secrets the configured key cannot decrypt ----

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -105,7 +107,7 @@ def test_a_message_hint_that_is_not_one_of_our_ids_is_ignored(make_sender, hint)
     plivo = TestPlivoContract()
     sender = make_sender("plivo")
     message = plivo.sent_message(sender, "pm-hint")
-    path = reverse("messaging:webhook_status", args=["plivo", sender.uuid]) + f"?m={hint}"
+    path = reverse("messaging:webhook_status", args=["plivo", sender.uuid]) + f"?m={quote(hint)}"
     request = plivo.callback(sender, provider_message_id="pm-hint", raw_status="delivered",
                              url=f"http://testserver{path}")
     response = Client(raise_request_exception=False).post(path, **request)

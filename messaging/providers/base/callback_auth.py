@@ -1,5 +1,5 @@
-"""Callback authentication for providers that sign nothing (Fone Dynamics, Bandwidth v1): optional HTTP Basic
-credentials embedded in the callback URL we hand the provider and required back on every callback, and
+"""Callback authentication for providers that sign nothing (Fone Dynamics, Bandwidth v1): HTTP Basic credentials
+embedded in the callback URL we hand the provider and required back on every callback, and
 ``BasicAuthCallbackProvider``, the base of those adapters."""
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ def url_for_console(url: str, username: str) -> str:
 
 
 def check_basic_auth(request: CallbackRequest, username: str, password: str) -> None:
-    """Raise SignatureError unless the callback carries exactly these HTTP Basic credentials.
-    Nothing is required when neither is configured."""
-    if not (username or password):
-        return
+    """Raise SignatureError unless the callback carries exactly these HTTP Basic credentials. Without a
+    password nothing can be checked, so everything is refused: a callback is never open."""
+    if not password:
+        raise SignatureError("the sender has no callback password: its callbacks are refused until one is set")
     scheme, _, value = request.header("Authorization").strip().partition(" ")
     if scheme.lower() != "basic" or not value.strip():
         raise SignatureError("HTTP Basic credentials are missing")
@@ -54,10 +54,11 @@ def check_basic_auth(request: CallbackRequest, username: str, password: str) -> 
 
 
 class BasicAuthCallbackProvider(Provider):
-    """Base of providers that sign nothing (Fone Dynamics, Bandwidth v1): the unguessable sender uuid in the
-    callback URL is the credential. Optional HTTP Basic credentials (the sender option ``callback_username`` and
-    the sender's encrypted ``callback_password`` field) are embedded in the callback URL we hand the provider
-    and required back on every callback; the password never reaches logs, admin pages or stored payloads."""
+    """Base of providers that sign nothing (Fone Dynamics, Bandwidth v1). Every callback must carry HTTP Basic
+    credentials: the sender option ``callback_username`` (may be empty) and the sender's encrypted
+    ``callback_password``, which senders get at random when they are created. They are embedded in the callback
+    URL we hand the provider and required back; a sender without a password has every callback refused. The
+    password never reaches logs or stored payloads."""
 
     signs_callbacks = False
     callback_basic_auth = True
@@ -78,11 +79,11 @@ class BasicAuthCallbackProvider(Provider):
         return out
 
     def verify_callback(self, request: CallbackRequest) -> None:
-        # Nothing is signed: the sender uuid in the URL is the credential, plus optional Basic auth.
+        # Nothing is signed: the Basic credentials are the only proof, and they are required.
         check_basic_auth(request, *self.callback_credentials())
 
     def scrub(self, data: Any) -> Any:
-        """A resource may echo our callback URL, which may embed the callback password: never store it."""
+        """A resource may echo our callback URL, which embeds the callback password: never store it."""
         if not self.callback_credentials()[1]:
             return data
         return json.loads(self.redact(json.dumps(data, default=str)))

@@ -67,7 +67,7 @@ def parse_datetime_utc(value: Any, default: datetime | None = None) -> datetime:
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
-    except (ValueError, TypeError, OverflowError):
+    except (ValueError, TypeError, OverflowError, OSError):  # OSError: a timestamp the platform cannot hold
         return fallback
 
 
@@ -80,10 +80,17 @@ def first_of(params: dict, *names: str, default: Any = "") -> Any:
     return default
 
 
+# Our message ids are positive 64-bit integers (BigAutoField): anything larger is not one of ours.
+MAX_MESSAGE_ID = 2**63 - 1
+
+
 def our_message_id(value: Any) -> int | None:
     """Our message id as a provider echoes it back (ExternalId, tag); None when absent or not ours."""
     text = str(value or "").strip()
-    return int(text) if text.isdigit() else None
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_MESSAGE_ID else None
 
 
 def lookup_event_id(provider_message_id: str, raw_status: str) -> str:
@@ -92,10 +99,8 @@ def lookup_event_id(provider_message_id: str, raw_status: str) -> str:
 
 
 def callback_items(request: CallbackRequest) -> list[dict]:
-    """The resources a callback carries, for providers that post one resource or a list of them: a JSON
-    list or object, form fields, or (callback method GET) query fields beside our own ``m`` parameter."""
-    if isinstance(request.json, list):
-        return [item for item in request.json if isinstance(item, dict)]
+    """The resource a callback carries: a JSON object, form fields, or (callback method GET) query fields beside
+    our own ``m`` parameter. (The webhook refuses JSON that is not an object before adapters see it.)"""
     if isinstance(request.json, dict):
         return [request.json]
     if request.form:

@@ -102,8 +102,12 @@ class Provider(PagedFind, MediaChecks):
         """One harmless authenticated call for the "check credentials" action."""
         raise NotImplementedError
 
-    def verify_callback(self, request: CallbackRequest) -> None:
-        """Raise SignatureError unless the request is authentic."""
+    def verify_callback(self, request: CallbackRequest) -> str | None:
+        """Raise SignatureError unless the request is authentic. None when what proves it covers what the
+        callback says (the body and the URL with its message reference), or when the proof is a secret only the
+        provider holds (Basic credentials, a shared secret). A scheme that covers less (Plivo V2: the URL
+        without its query, and a nonce) returns that nonce, prefixed with the scheme's name: the caller accepts
+        the request only if the nonce was not seen before within CALLBACK_REPLAY_WINDOW_SECONDS."""
         raise NotImplementedError
 
     def parse_callback(self, request: CallbackRequest) -> list[StatusEvent]:
@@ -117,6 +121,17 @@ class Provider(PagedFind, MediaChecks):
         raise NotImplementedError
 
     # ---- shared behaviour ----
+
+    def callback_url(self, url: str) -> str:
+        """A callback URL of ours as the provider is given it: with the credentials it must send back, for the
+        providers whose callbacks carry HTTP Basic credentials."""
+        return url
+
+    @classmethod
+    def callback_password_needed(cls, options: dict) -> bool:
+        """Whether a sender of this provider with these options needs a callback password (HTTP Basic
+        credentials required on its callbacks): its callbacks are refused without one."""
+        return cls.callback_basic_auth
 
     @classmethod
     def default_mps_for(cls, address: str) -> float:

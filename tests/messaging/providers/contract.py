@@ -29,6 +29,18 @@ def basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
+def credentials(sender) -> dict:
+    """The headers a provider that signs nothing sends back: the sender's callback Basic credentials."""
+    username = str((sender.options or {}).get("callback_username") or "")
+    return {"Authorization": basic_auth(username, sender.callback_password)}
+
+
+def emulator_url(sender, url: str) -> str:
+    """``url`` as the emulator is given it: with the sender's callback Basic credentials embedded when its
+    provider needs them (what staff paste in the provider's console)."""
+    return provider_for(sender).callback_url(url)
+
+
 def outbound_message(message_id=42, to="+12125550123", body="Hello", url="http://127.0.0.1:9/cb", media=()):
     return OutboundMessage(id=message_id, to=to, body=body, media_urls=tuple(media), status_callback_url=url)
 
@@ -87,7 +99,7 @@ class ProviderContract:
         from messaging.models import Suppression
 
         sender = make_sender(self.provider)
-        sandbox.inbound(provider=self.provider, url=f"{live_server.url}{self.webhook_path(sender)}",
+        sandbox.inbound(provider=self.provider, url=emulator_url(sender, f"{live_server.url}{self.webhook_path(sender)}"),
                         to=sender.address, text="STOP", **{"from": phone})
         wait_until(lambda: Message.objects.filter(sender=sender, direction="inbound").exists(), timeout=10,
                    message="the reply")

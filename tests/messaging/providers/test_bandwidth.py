@@ -17,7 +17,7 @@ from messaging.providers.base import (
     SendResult,
     TransientError,
 )
-from tests.messaging.providers.contract import ProviderContract, basic_auth, outbound_message
+from tests.messaging.providers.contract import ProviderContract, basic_auth, credentials, outbound_message
 
 pytestmark = pytest.mark.django_db
 
@@ -58,10 +58,11 @@ class TestBandwidthContract(ProviderContract):
                 event["deliveryCode"] = error_code or ("0" if raw_status == "delivered" else "999")
                 event["deliveryDescription"] = "Message delivered to carrier" if raw_status == "delivered" else "x"
         event.update(extra or {})
-        return {"data": event, "content_type": "application/json; charset=utf-8"}
+        return {"data": event, "content_type": "application/json; charset=utf-8", "headers": credentials(sender)}
 
     def tamper(self, request):
-        return None  # Bandwidth v1 signs nothing; Basic auth is tested below
+        # Bandwidth v1 signs nothing: the callback password (Basic credentials) is the proof.
+        return {**request, "headers": {"Authorization": basic_auth("", "not-the-password")}}
 
     delivered_status = "delivered"
     sent_status = "sent"
@@ -89,7 +90,8 @@ def test_send_request_as_documented(make_sender, sandbox):
         "to": "+12125550123",
         "text": "Hello",
         "receiptRequested": "all",
-        "callbackUrl": "http://127.0.0.1:9/cb",
+        # the sender's random callback password, embedded for Bandwidth to send back (empty user name)
+        "callbackUrl": f"http://:{sender.callback_password}@127.0.0.1:9/cb",
         "callbackHttpMethod": "POST",
         "tag": "77",
     }
@@ -278,7 +280,8 @@ def test_documented_outgoing_example(make_sender, client):
              "messageUri": "https://api.catapult.inetwork.com/v1/users/{userId}/messages/{messageId}",
              "from": "+13233326955", "to": "+13865245000", "text": "Example", "time": "2012-11-14T16:13:06.076Z",
              "state": "sent", "segmentCount": 1}
-    response = client.post(contract.webhook_path(sender), data=event, content_type="application/json; charset=utf-8")
+    response = client.post(contract.webhook_path(sender), data=event, content_type="application/json; charset=utf-8",
+                           headers=credentials(sender))
     assert response.status_code == 200
     stored = MessageEvent.objects.get(provider_message_id="m-doc")
     assert (stored.status, stored.raw_status) == ("sent", "sent")
@@ -292,7 +295,8 @@ def test_documented_incoming_example_is_a_reply(make_sender, client):
              "messageUri": "https://api.catapult.inetwork.com/v1/users/{userId}/messages/m-in",
              "from": "+13233326955", "to": "+13865245000", "text": "Example", "applicationId": "a-1",
              "time": "2012-11-14T16:13:06.076Z", "state": "received", "segmentCount": 1}
-    assert client.post(contract.webhook_path(sender), data=event, content_type="application/json").status_code == 200
+    assert client.post(contract.webhook_path(sender), data=event, content_type="application/json",
+                       headers=credentials(sender)).status_code == 200
     reply = Message.objects.get(provider_message_id="m-in")
     assert (reply.direction, reply.status, reply.body) == ("inbound", "received", "Example")
 
@@ -323,7 +327,8 @@ def test_get_callback_reads_the_query(make_sender, client):
     path = contract.webhook_path(sender)
     query = {"m": str(message.pk), "eventType": "sms", "direction": "out", "messageId": "m-get", "state": "sent",
              "deliveryState": "not-delivered", "deliveryCode": "750", "tag": str(message.pk)}
-    assert client.get(path, data=query).status_code == 200
+    assert client.get(path, data=query).status_code == 403  # the callback password is required
+    assert client.get(path, data=query, headers=credentials(sender)).status_code == 200
     message.refresh_from_db()
     assert (message.status, message.error_code) == ("undelivered", "750")
 
@@ -333,6 +338,7 @@ def test_basic_auth_protected_callbacks(make_sender, client):
     message = contract.sent_message(sender, "m-auth")
     path = contract.webhook_path(sender)
     request = contract.callback(sender, provider_message_id="m-auth", raw_status="delivered", url="")
+    request.pop("headers")
     assert client.post(path, **request).status_code == 403
     assert client.post(path, **request, headers={"Authorization": basic_auth("bw", "wrong")}).status_code == 403
     assert client.post(path, **request, headers={"Authorization": basic_auth("other", "s3cret-pass")}).status_code == 403

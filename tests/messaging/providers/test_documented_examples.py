@@ -21,6 +21,7 @@ from messaging.models import Message, MessageEvent
 from messaging.providers import PROVIDERS
 from messaging.sandbox.cloudvno import sign as cloudvno_sign
 from messaging.sandbox.plivo import _signature_headers as plivo_signature_headers
+from tests.messaging.providers.contract import credentials
 from tests.support import ROOT
 
 DOCS = ROOT / "docs" / "providers.md"
@@ -113,6 +114,8 @@ def test_documented_callback_example_yields_the_documented_status(
         headers.update(plivo_signature_headers(sender.credentials["auth_token"], "POST", url, fields))
     elif provider == "sendblue":
         headers["sb-signing-secret"] = sender.credentials["signing_secret"]
+    elif PROVIDERS[provider].callback_basic_auth:  # signs nothing: the sender's callback password is the proof
+        headers.update(credentials(sender))
     response = client.post(path, data=body.encode(), content_type=content_type, headers=headers)
     assert response.status_code == 200, response.content
     event = MessageEvent.objects.get(sender=sender)

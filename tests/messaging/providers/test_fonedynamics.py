@@ -10,7 +10,7 @@ import pytest
 from messaging.models import Message, MessageEvent
 from messaging.providers import provider_for
 from messaging.providers.base import AmbiguousError
-from tests.messaging.providers.contract import ProviderContract, basic_auth, outbound_message
+from tests.messaging.providers.contract import ProviderContract, basic_auth, credentials, outbound_message
 from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -46,10 +46,11 @@ class TestFonedynamicsContract(ProviderContract):
             "ErrorCode": error_code or None,
             **(extra or {}),
         }
-        return {"data": {"Message": resource}, "content_type": "application/json"}
+        return {"data": {"Message": resource}, "content_type": "application/json", "headers": credentials(sender)}
 
     def tamper(self, request):
-        return None  # Fone Dynamics signs nothing; Basic auth is tested below
+        # Fone Dynamics signs nothing: the callback password (Basic credentials) is the proof.
+        return {**request, "headers": {"Authorization": basic_auth("", "not-the-password")}}
 
 
 contract = TestFonedynamicsContract()
@@ -69,7 +70,7 @@ def test_send_request_as_documented(make_sender):
         "To": "+12125550123",
         "Text": "Hello",
         "DeliveryReceipt": True,
-        "DeliveryReceiptWebhookUri": "http://127.0.0.1:9/cb",
+        "DeliveryReceiptWebhookUri": f"http://:{sender.callback_password}@127.0.0.1:9/cb",  # its random password
         "DeliveryReceiptWebhookMethod": "POST",
         "ExternalId": "77",
     }
@@ -163,9 +164,11 @@ def test_unwrapped_form_and_get_callbacks_are_read(make_sender, client):
     for sid in ("M-json", "M-form", "M-get"):
         contract.sent_message(sender, sid)
     fields = {"Status": "Delivered", "Submitted": "1795000001", "Delivered": "1795000002"}
-    assert client.post(path, data={"MessageSid": "M-json", **fields}, content_type="application/json").status_code == 200
-    assert client.post(path, data={"MessageSid": "M-form", **fields}).status_code == 200
-    assert client.get(path, data={"MessageSid": "M-get", **fields}).status_code == 200
+    auth = credentials(sender)
+    assert client.post(path, data={"MessageSid": "M-json", **fields}, content_type="application/json",
+                       headers=auth).status_code == 200
+    assert client.post(path, data={"MessageSid": "M-form", **fields}, headers=auth).status_code == 200
+    assert client.get(path, data={"MessageSid": "M-get", **fields}, headers=auth).status_code == 200
     assert set(Message.objects.filter(status="delivered").values_list("provider_message_id", flat=True)) == {
         "M-json", "M-form", "M-get"}
 
@@ -185,6 +188,7 @@ def test_basic_auth_protected_callbacks(make_sender, client):
     message = contract.sent_message(sender, "M-auth")
     path = contract.webhook_path(sender)
     request = contract.callback(sender, provider_message_id="M-auth", raw_status="Delivered", url="")
+    request.pop("headers")
     assert client.post(path, **request).status_code == 403
     assert client.post(path, **request, headers={"Authorization": basic_auth("fd", "wrong")}).status_code == 403
     assert client.post(path, **request, headers={"Authorization": "Bearer pa55-word"}).status_code == 403

@@ -139,28 +139,37 @@ def test_v3_covers_the_body(make_sender):
         adapter.verify_callback(_request(headers, url, [("MessageUUID", "u1"), ("Status", "failed")]))
 
 
-def test_a_failing_v3_does_not_refuse_a_valid_v2(make_sender):
-    """Any valid documented signature is enough (V2 signs the URL and nonce only: docs/providers.md, Plivo)."""
+def test_v2_is_accepted_only_without_v3_and_names_its_nonce(make_sender):
+    """V3 covers the URL and the fields, V2 only the URL without its query and a nonce (docs/providers.md,
+    Plivo): a request that carries V3 is judged on V3 alone; V2 alone is accepted with its nonce returned, for
+    the webhook to accept once."""
     sender = make_sender("plivo")
     adapter = provider_for(sender)
     url = "https://example.com/webhooks/plivo/x/status/"
     form = [("MessageUUID", "u1"), ("Status", "delivered")]
     headers = _signature_headers(sender.credentials["auth_token"], "POST", url, dict(form))
-    headers["X-Plivo-Signature-V3"] = b64(b"a V3 computed some other way")
-    adapter.verify_callback(_request(headers, url, form))
-    # and neither does a failing Ma-V2 (keyed with a main-account token we do not hold)
-    headers["X-Plivo-Signature-Ma-V2"] = b64(hmac_sha256("the main account's token", url + "1"))
-    adapter.verify_callback(_request(headers, url, form))
-    # but nothing valid at all is refused, and an Ma-V2 we cannot check is no signature on its own
+    assert adapter.verify_callback(_request(headers, url, form)) is None  # V3 valid: nothing to remember
+    v2_only = {k: v for k, v in headers.items() if not k.startswith("X-Plivo-Signature-V3")}
+    nonce = headers["X-Plivo-Signature-V2-Nonce"]
+    assert adapter.verify_callback(_request(v2_only, url, form)) == f"plivo-v2:{nonce}"
+    # a failing V3 is not rescued by a valid V2, nor is a V3 nonce without its signature
     with pytest.raises(SignatureError):
-        adapter.verify_callback(_request({**headers, "X-Plivo-Signature-V2": b64(b"wrong")}, url, form))
-    ma_only = {"X-Plivo-Signature-Ma-V2": headers["X-Plivo-Signature-Ma-V2"],
-               "X-Plivo-Signature-V2-Nonce": headers["X-Plivo-Signature-V2-Nonce"]}
+        adapter.verify_callback(_request({**headers, "X-Plivo-Signature-V3": b64(b"some other V3")}, url, form))
+    with pytest.raises(SignatureError):
+        adapter.verify_callback(_request({**v2_only, "X-Plivo-Signature-V3-Nonce": "1"}, url, form))
+    # an Ma-V2 keyed with a main-account token we do not hold is no signature on its own
+    ma_only = {"X-Plivo-Signature-Ma-V2": b64(hmac_sha256("the main account's token", url + nonce)),
+               "X-Plivo-Signature-V2-Nonce": nonce}
     with pytest.raises(SignatureError):
         adapter.verify_callback(_request(ma_only, url, form))
+    # a body that is not form fields is covered by no Plivo signature
+    json_body = CallbackRequest(method="POST", url=url, headers={k.lower(): v for k, v in v2_only.items()},
+                                query=[], form=[], json={"MessageUUID": "u1"}, body=b'{"MessageUUID": "u1"}')
+    with pytest.raises(SignatureError):
+        adapter.verify_callback(json_body)
 
 
-def test_a_failing_v3_with_a_valid_v2_is_applied_through_the_webhook(make_sender, client):
+def test_a_failing_v3_with_a_valid_v2_is_refused_through_the_webhook(make_sender, client):
     contract = TestPlivoContract()
     sender = make_sender("plivo")
     message = contract.sent_message(sender, "pm-v2")
@@ -168,9 +177,9 @@ def test_a_failing_v3_with_a_valid_v2_is_applied_through_the_webhook(make_sender
     request = contract.callback(sender, url=f"http://testserver{path}", provider_message_id="pm-v2",
                                 raw_status="delivered")
     request["headers"]["X-Plivo-Signature-V3"] = b64(b"not the V3")
-    assert client.post(path, **request).status_code == 200
+    assert client.post(path, **request).status_code == 403
     message.refresh_from_db()
-    assert message.status == "delivered"
+    assert message.status == "sent" and not MessageEvent.objects.exists()
 
 
 def test_signature_checked_against_public_base_url_behind_a_proxy(make_sender, client, settings):

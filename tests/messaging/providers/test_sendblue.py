@@ -20,7 +20,7 @@ from messaging.providers.base import (
 )
 from messaging.providers.sendblue import SendblueProvider
 from messaging.services import message_reconcile
-from tests.messaging.providers.contract import ProviderContract
+from tests.messaging.providers.contract import ProviderContract, basic_auth, credentials
 from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -329,7 +329,10 @@ def test_global_secret_signs_callbacks_and_downgrade_stays_sent(make_sender, san
 contract = TestSendblueContract()
 
 
-def test_a_callback_without_the_header_is_refused_unless_the_sender_opted_into_url_tokens(make_sender, client):
+def test_a_callback_without_the_header_needs_the_url_credentials_the_sender_opted_into(make_sender, client):
+    """Without ``sb-signing-secret`` a callback is refused, unless the sender asked for Basic credentials in
+    its status-callback URLs (``callback_verification: url_token``): then those must come back. The sender
+    uuid in the URL alone is never enough."""
     body = {"status": "DELIVERED", "message_handle": "h-url", "is_outbound": True, "number": "+12125550123",
             "error_code": None}
     strict = make_sender("sendblue")
@@ -337,17 +340,26 @@ def test_a_callback_without_the_header_is_refused_unless_the_sender_opted_into_u
     path = reverse("messaging:webhook_status", args=["sendblue", strict.uuid])
     assert client.post(path, data=json.dumps(body), content_type="application/json").status_code == 403
 
-    lenient = make_sender("sendblue", options={"callback_verification": "url_token"})
+    lenient = make_sender("sendblue", options={"callback_verification": "url_token", "callback_username": "sb"})
+    assert len(lenient.callback_password) >= 32  # given one at random when created
     message = contract.sent_message(lenient, "h-url2")
     path = reverse("messaging:webhook_status", args=["sendblue", lenient.uuid])
     body["message_handle"] = "h-url2"
+    url = provider_for(lenient).build_send(contract.outbound(lenient)).json["status_callback"]
+    assert url.startswith(f"http://sb:{lenient.callback_password}@127.0.0.1:9/")
     # a header that is present must still match, in constant time, whatever the option says
     assert _post(client, lenient, body, secret="not-the-secret").status_code == 403
+    # the URL alone, or wrong credentials, are refused
+    assert client.post(path, data=json.dumps(body), content_type="application/json").status_code == 403
+    wrong = {"Authorization": basic_auth("sb", "not-the-password")}
+    assert client.post(path, data=json.dumps(body), content_type="application/json", headers=wrong).status_code == 403
     message.refresh_from_db()
-    assert message.status == "sent"
-    assert client.post(path, data=json.dumps(body), content_type="application/json").status_code == 200
+    assert message.status == "sent" and not MessageEvent.objects.exists()
+    assert client.post(path, data=json.dumps(body), content_type="application/json",
+                       headers=credentials(lenient)).status_code == 200
     message.refresh_from_db()
     assert message.status == "delivered"
+    assert lenient.callback_password not in json.dumps(MessageEvent.objects.get(message=message).payload)
 
 
 def test_find_reads_every_page_of_the_window_and_is_inconclusive_past_the_cap(make_sender, sandbox, monkeypatch):
