@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from .core import Sandbox
+from .core import Sandbox, split_url_credentials
 
 CODE = "sendblue"
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
@@ -155,11 +155,12 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             if not record.get("status_callback"):
                 return {}
             secret = signing_secret(record["key_id"])
+            url, headers = split_url_credentials(record["status_callback"])  # Basic credentials in the URL
             return {
-                "url": record["status_callback"],
+                "url": url,
                 "method": "POST",
                 "json": callback_body(record),
-                "headers": {"sb-signing-secret": secret} if secret else {},
+                "headers": {**headers, **({"sb-signing-secret": secret} if secret else {})},
             }
 
         return build
@@ -328,9 +329,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "sendblue_number": data.get("to", ""), "message_type": "message", "group_id": "", "participants": [],
         }
         secret = data.get("signing_secret") or signing_secret(data.get("api_key_id", ""))
-        url = data["url"]
-        sandbox.post_callbacks([lambda: {"url": url, "method": "POST", "json": body,
-                                         "headers": {"sb-signing-secret": secret} if secret else {}}])
+        url, headers = split_url_credentials(data["url"])
+        headers = {**headers, **({"sb-signing-secret": secret} if secret else {})}
+        sandbox.post_callbacks([lambda: {"url": url, "method": "POST", "json": body, "headers": headers}])
         return {"message_handle": handle}
 
     async def force(handle: str, data: dict) -> dict:

@@ -310,6 +310,21 @@ def test_emulator_callbacks_verify_end_to_end(make_sender, sandbox, live_server,
 
 
 @pytest.mark.django_db(transaction=True)
+def test_emulator_callbacks_without_the_header_arrive_through_the_url_credentials(make_sender, sandbox, live_server,
+                                                                                   settings):
+    """An account with no signing secret posts status callbacks without ``sb-signing-secret``: a sender that
+    asked for credentials in its callback URLs has them accepted through those, over real HTTP."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    sandbox.config(outcomes_by_suffix={"0123": "delivered"})
+    sender = make_sender("sendblue", options={"callback_verification": "url_token"},
+                         credentials={"api_key_id": "acct-2", "api_secret_key": "acct-2-secret",
+                                      "signing_secret": "unused-secret"})
+    message = _send_with_callback(sender, live_server, "+12125550123")
+    wait_until(lambda: Message.objects.get(pk=message.pk).status == "delivered", timeout=10,
+               message="the emulator's DELIVERED callback")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_global_secret_signs_callbacks_and_downgrade_stays_sent(make_sender, sandbox, live_server, settings):
     settings.PUBLIC_BASE_URL = live_server.url
     sandbox.config(outcomes_by_suffix={"0002": "downgraded"})
