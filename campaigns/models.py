@@ -95,6 +95,10 @@ class Campaign(models.Model):
         'e.g. {{ first_name|default:"there" }}.',
     )
     media_urls = models.JSONField("media URLs", blank=True, default=list)
+    # The last time the media URLs' servers were asked their size and type (when saved in the admin, at launch):
+    # {"urls": [...], "senders": [ids], "problems": [...], "warnings": [...]}. Pages show it; they never ask.
+    media_check = models.JSONField(blank=True, default=dict, editable=False)
+    media_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     lists = models.ManyToManyField(ContactList, related_name="campaigns", blank=True, verbose_name="audience lists")
     scheduled_at = models.DateTimeField(null=True, blank=True)
     window_start = models.TimeField(

@@ -67,12 +67,47 @@ def campaign_window(*, campaign: Campaign) -> Window | None:
     return Window(start=start, end=end, timezone=campaign.timezone or settings.TIME_ZONE)
 
 
+def media_check_record(*, urls: list[str], senders: list, problems: list[str], warnings: list[str]) -> dict:
+    """What a campaign keeps of a check of its media URLs with their servers (``Campaign.media_check``)."""
+    return {"urls": sorted(map(str, urls)), "senders": sorted({s.pk for s in senders}), "problems": list(problems),
+            "warnings": list(warnings)}
+
+
+def campaign_media_check(*, campaign: Campaign, senders: list) -> tuple[list[str], list[str]]:
+    """Ask each media URL's server its size and type for these senders' providers (network calls: never
+    inside a transaction) and keep the result on a saved campaign, where pages read it. Returns (problems,
+    warnings)."""
+    urls = list(campaign.media_urls or [])
+    problems, warnings = messaging_selectors.senders_media_problems(senders=senders, urls=urls)
+    if campaign.pk:
+        campaign.media_check = media_check_record(urls=urls, senders=senders, problems=problems, warnings=warnings)
+        campaign.media_checked_at = timezone.now()
+        Campaign.objects.filter(pk=campaign.pk).update(media_check=campaign.media_check,
+                                                       media_checked_at=campaign.media_checked_at)
+    return problems, warnings
+
+
+def campaign_media_last_check(*, campaign: Campaign, senders: list) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the last check of the campaign's media URLs with their servers, without asking
+    them again: a page view never makes a network call. When the URLs or the senders changed since (or were
+    never checked), a warning says they are checked at launch."""
+    urls = list(campaign.media_urls or [])
+    if not urls:
+        return [], []
+    last = campaign.media_check or {}
+    if last.get("urls") != sorted(map(str, urls)) or last.get("senders") != sorted({s.pk for s in senders}):
+        return [], ["The media URLs have not been checked with their servers since they were last changed; their "
+                    "size and type are checked at launch."]
+    return list(last.get("problems") or []), list(last.get("warnings") or [])
+
+
 def campaign_checks(*, campaign: Campaign, senders: list | None = None, check_media: bool = False
                     ) -> tuple[list[Problem], list[str]]:
     """(problems, warnings): problems block sending; warnings (a media URL whose size could not be checked)
     are shown to staff and do not. Every sender the campaign splits its recipients across is checked (give
-    ``senders`` for a campaign not saved yet). With ``check_media``, each media URL's size is asked of its
-    server (network calls: never inside a transaction)."""
+    ``senders`` for a campaign not saved yet). With ``check_media``, each media URL's size and type are asked
+    of its server (network calls: never inside a transaction) and the result kept on the campaign (launch);
+    without, the result of the last such check is used (pages)."""
     problems: list[Problem] = []
     warnings: list[str] = []
     if not campaign.sender_id:
@@ -106,8 +141,9 @@ def campaign_checks(*, campaign: Campaign, senders: list | None = None, check_me
             for text in messaging_selectors.sender_content_problems(sender=sender, body=sample, media_urls=media):
                 if prefix + text not in problems:
                     problems.append(Problem(prefix + text, "media_urls" if "media" in text else "body"))
-    if check_media and media:
-        found, warned = messaging_selectors.senders_media_problems(senders=usable, urls=media)
+    if media:
+        check = campaign_media_check if check_media else campaign_media_last_check
+        found, warned = check(campaign=campaign, senders=senders)  # a sender that cannot be used is skipped
         problems.extend(Problem(text, "media_urls") for text in found)
         warnings.extend(warned)
     if campaign.pk and not campaign.lists.exists():
@@ -125,7 +161,7 @@ def campaign_launch(*, campaign: Campaign, user=None, check_media: bool = True) 
     """Start sending a draft or scheduled campaign now. Safe to call twice: only one call launches.
 
     Media sizes are checked with their servers first (``check_media``), so call it outside a transaction
-    or say the check was done."""
+    or say the check was done (the result of the last one is then used)."""
     problems = campaign_problems(campaign=campaign, check_media=check_media)
     if problems:
         raise CampaignError(" ".join(problems))

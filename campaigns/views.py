@@ -139,7 +139,7 @@ def campaign_confirm(request: HttpRequest, pk: int, action: str) -> HttpResponse
         problems = [f"This campaign is {campaign.get_status_display().lower()}; only a draft or a scheduled "
                     "campaign can be launched or scheduled."]
     elif action in ("launch", "schedule"):
-        problems, warnings = services.campaign_checks(campaign=campaign, check_media=True)
+        problems, warnings = services.campaign_checks(campaign=campaign)  # the last media check: no network
     context = {
         **admin.site.each_context(request),
         "title": f"{CONFIRMED[action]}: {campaign.name}",

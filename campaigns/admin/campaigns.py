@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
@@ -97,6 +98,15 @@ class CampaignForm(forms.ModelForm):
         return end
 
 
+@dataclass(frozen=True)
+class _MediaUrlCheck:
+    """The media URLs posted, asked of their servers when saving, for these senders."""
+
+    senders: list
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
 def _list_label(contact_list, counts) -> str:
     """A list in the audience picker, with who is on it."""
     if counts is None:
@@ -161,12 +171,15 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """Media URLs are asked their size and type when saving, here, before the admin opens its transaction
-        (a network call never runs inside one); the form shows what was found beside the media field."""
-        if request.method == "POST":
-            request._media_url_problems = self._media_url_problems(request)
+        (a network call never runs inside one), and only for someone who may save: the form shows what was
+        found beside the media field, and the campaign keeps it (``media_check``) for its pages, which never
+        ask the servers themselves."""
+        may_save = self.has_add_permission(request) if object_id is None else self.has_change_permission(request)
+        if request.method == "POST" and may_save:
+            request._media_url_check = self._media_url_check(request)
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def _media_url_problems(self, request) -> tuple[str, ...]:
+    def _media_url_check(self, request) -> _MediaUrlCheck | None:
         """What each chosen sender's provider says of the media URLs posted (read by the form's own media
         field; a field that does not validate is left to the form to explain)."""
         from messaging.selectors import senders_by_id, senders_media_problems
@@ -175,17 +188,20 @@ class CampaignAdmin(admin.ModelAdmin):
         try:
             media = field.clean(field.widget.value_from_datadict(request.POST, request.FILES, "media"))
         except forms.ValidationError:
-            return ()
+            return None
         ids = [v for v in [request.POST.get("sender"), *request.POST.getlist("more_senders")] if v and v.isdigit()]
-        if not media.urls or not ids:
-            return ()
-        problems, _warnings = senders_media_problems(senders=senders_by_id(int(v) for v in ids), urls=media.urls)
-        return tuple(problems)
+        if not ids:
+            return None
+        senders = senders_by_id(int(v) for v in ids)
+        if not media.urls:
+            return _MediaUrlCheck(senders)
+        problems, warnings = senders_media_problems(senders=senders, urls=media.urls)
+        return _MediaUrlCheck(senders, tuple(problems), tuple(warnings))
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        problems = getattr(request, "_media_url_problems", ())
-        return type(form.__name__, (form,), {"url_problems": problems}) if problems else form
+        check = getattr(request, "_media_url_check", None)
+        return type(form.__name__, (form,), {"url_problems": check.problems}) if check and check.problems else form
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
@@ -200,6 +216,12 @@ class CampaignAdmin(admin.ModelAdmin):
         media = form.cleaned_data.get("media")
         if media is not None:
             obj.media_urls = media_save(media)  # uploads stored only now, on a valid form
+        check = getattr(request, "_media_url_check", None)
+        if check is not None:  # the URLs were asked when saving; the uploads were checked as files
+            obj.media_check = services.media_check_record(urls=obj.media_urls, senders=check.senders,
+                                                          problems=list(check.problems),
+                                                          warnings=list(check.warnings))
+            obj.media_checked_at = timezone.now()
         super().save_model(request, obj, form, change)
 
     def save_related(self, request, form, formsets, change):
@@ -294,7 +316,7 @@ class CampaignAdmin(admin.ModelAdmin):
             entries = []
             for campaign in campaigns:
                 launchable = campaign.status in self.EDITABLE
-                problems = services.campaign_problems(campaign=campaign, check_media=True) if launchable else [
+                problems = services.campaign_problems(campaign=campaign) if launchable else [
                     f"This campaign is {campaign.get_status_display()}; it cannot be launched."]
                 figures = preflight.campaign_preflight(campaign=campaign) if launchable else None
                 entries.append({"campaign": campaign, "problems": problems, "figures": figures})
