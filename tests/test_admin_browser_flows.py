@@ -171,7 +171,7 @@ def test_staff_adds_a_sender_and_checks_credentials(
     credentials_help = page.locator("#id_credentials_input_helptext").inner_text()
     assert f"auth_token ••••••{token[-4:]}" in credentials_help
     assert "auth_id ••••••XX01" in credentials_help
-    webhooks = page.locator(".field-webhook_urls").inner_text()
+    webhooks = page.locator(".field-webhook_urls_to_paste").inner_text()  # staff who may change the sender
     assert f"/webhooks/plivo/{sender.uuid}/status/" in webhooks
     assert f"/webhooks/plivo/{sender.uuid}/inbound/" in webhooks
     assert float(page.input_value("#id_mps")) == 1.0

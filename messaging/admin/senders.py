@@ -177,6 +177,7 @@ class SenderForm(forms.ModelForm):
         elif sender.pk is None and services.callback_password_needed(provider=sender.provider,
                                                                      options=sender.options):
             sender.callback_password = services.callback_password_new()  # a new sender's callbacks are never open
+            self.callback_password_generated = True
         if not self.cleaned_data.get("mps") and sender.provider in PROVIDERS:
             sender.mps = PROVIDERS[sender.provider].default_mps_for(sender.address)
         if commit:
@@ -187,7 +188,7 @@ class SenderForm(forms.ModelForm):
 @admin.register(Sender)
 class SenderAdmin(admin.ModelAdmin):
     form = SenderForm
-    list_display = ("name", "provider", "address", "mps", "is_active", "credentials_summary", "callbacks",
+    list_display = ("name", "provider", "callbacks", "address", "mps", "is_active", "credentials_summary",
                     "created_at")
     list_filter = ("provider", "is_active")
     search_fields = ("name", "address")
@@ -342,5 +343,7 @@ class SenderAdmin(admin.ModelAdmin):
             changed.append("callback password")
         elif form.cleaned_data.get("callback_password_clear"):
             changed.append("callback password (cleared)")
+        elif getattr(form, "callback_password_generated", False):
+            changed.append("callback password (generated at random)")
         if changed:  # names only: a value never reaches the log
             services.audit_record(user=request.user, obj=obj, action="Changed credentials", detail=", ".join(changed))

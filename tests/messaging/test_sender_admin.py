@@ -207,6 +207,11 @@ def test_a_new_sender_whose_provider_signs_nothing_gets_a_random_callback_passwo
                 options='{"callback_username": "cb"}').status_code == 302
     sender = Sender.objects.get()
     assert len(sender.callback_password) >= 32
+    from messaging.models import AuditEntry
+
+    audit = AuditEntry.objects.filter(object_id=str(sender.pk)).values_list("change_message", flat=True)
+    assert any("callback password (generated at random)" in str(text) for text in audit)
+    assert not any(sender.callback_password in str(text) for text in audit)
     page = admin_client.get(reverse("admin:messaging_sender_change", args=[sender.pk])).content.decode()
     assert f"cb:{sender.callback_password}@" in page and "Callbacks unprotected" not in page
 
