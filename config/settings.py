@@ -309,6 +309,15 @@ CALLBACK_REPLAY_WINDOW_SECONDS = env.int("CALLBACK_REPLAY_WINDOW_SECONDS", defau
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=50 * 1024 * 1024)  # larger uploads are refused
 IMPORT_CHUNK_ROWS = env.int("IMPORT_CHUNK_ROWS", default=5000)  # rows written per transaction
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=300)  # no heartbeat this long: the import resumes
+# What a contact file may hold (campaigns/imports/readers.py, xlsxbounds.py). Over a limit, the file is refused
+# before anything is written, with the limit and where it applies.
+IMPORT_MAX_CELL_CHARS = env.int("IMPORT_MAX_CELL_CHARS", default=1024 * 1024)  # one cell; also one XLSX row in all
+IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=500)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=1_048_576)  # an XLSX sheet's (Excel's own maximum)
+IMPORT_MAX_UNCOMPRESSED_BYTES = env.int("IMPORT_MAX_UNCOMPRESSED_BYTES", default=500 * 1024 * 1024)  # XLSX unpacked
+# The problem report lists this many rows at most (then a line saying how many more), each value cut to this length.
+IMPORT_REPORT_MAX_ROWS = env.int("IMPORT_REPORT_MAX_ROWS", default=100_000)
+IMPORT_REPORT_MAX_VALUE_CHARS = env.int("IMPORT_REPORT_MAX_VALUE_CHARS", default=1000)
 
 LOGGING = {
     "version": 1,

@@ -222,7 +222,7 @@ class RecordReader:
             return Record(number, self._split(taken[0]), error=UNCLOSED_QUOTE)
         reason = str(exc)
         if "field larger than field limit" in reason:
-            reason = f"a cell is longer than {csv.field_size_limit() // 1024} KB"
+            reason = f"a cell is longer than {csv.field_size_limit():,} characters, the limit for one cell"
         return Record(number, self._split(taken[0]) if taken else [],
                       error=f"This row could not be read ({reason}), so it was not imported.")
 

@@ -2,10 +2,18 @@
 
 Nothing here loads a whole file: CSV is decoded block by block and read by ``csv.reader`` (see
 ``csvtext`` for undecodable bytes and unclosed quotes); XLSX is read with openpyxl in read-only mode, one
-row at a time. Everything that can be known about a file before importing it (size, type, encoding,
-delimiter, header) is checked by ``open_table`` so that a file that cannot be imported is refused before
-anything is written. A file that cannot be read past some row (a damaged workbook, a disk error) raises
-``FileCutError`` at that row, after every row before it.
+row at a time, once ``xlsxbounds`` has found it within the limits (its unpacked size, rows, columns, and the
+characters of a cell and of a row: a small upload can unpack to far more). Everything that can be known about a
+file before importing it (size, type, encoding, delimiter, header, and for XLSX those limits) is checked by
+``open_table`` so that a file that cannot be imported is refused before anything is written. A file that cannot
+be read past some row (a damaged workbook, a disk error) raises ``FileCutError`` at that row, after every row
+before it.
+
+The limits (``ImportLimits``, from settings): IMPORT_MAX_CELL_CHARS characters in a cell, for CSV and XLSX alike
+(a longer CSV cell makes its row unreadable, reported and not imported; in XLSX the file is refused, as openpyxl
+would have to build the cell whole), and in an XLSX row in all; IMPORT_MAX_COLUMNS columns (the header of either,
+every row of XLSX); IMPORT_MAX_ROWS rows and IMPORT_MAX_UNCOMPRESSED_BYTES unpacked for XLSX, whose row numbers
+and size on disk say nothing of what it holds (a CSV's rows are bounded by IMPORT_MAX_BYTES).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import lru_cache
 from pathlib import Path
 
 from .csvtext import MARK, MARK_ERRORS, Record, RecordReader, TextLines
@@ -37,6 +46,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # A leading apostrophe we (or another tool) added to neutralize a spreadsheet formula.
 _ESCAPED = re.compile(r"^'(?=[=+\-@\t\r])")
 
+HEADER_NAME_CHARS = 200  # a column's name is cut to this many characters (it only labels the column)
 csv.field_size_limit(1024 * 1024)
 
 
@@ -55,6 +65,23 @@ class FileCutError(ImportFileError):
 
 def megabytes(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB".replace(".0 MB", " MB")
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """What a file may hold (see the module's docstring)."""
+
+    uncompressed_bytes: int
+    rows: int
+    columns: int
+    cell_chars: int
+
+    @classmethod
+    def from_settings(cls) -> ImportLimits:
+        from django.conf import settings
+
+        return cls(uncompressed_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES, rows=settings.IMPORT_MAX_ROWS,
+                   columns=settings.IMPORT_MAX_COLUMNS, cell_chars=settings.IMPORT_MAX_CELL_CHARS)
 
 
 @dataclass
@@ -112,9 +139,11 @@ class Table:
         self.close()
 
 
-def open_table(path: str | Path, *, max_bytes: int | None = None) -> Table:
-    """Detect what ``path`` is and open it. Raises ImportFileError with a plain-words reason."""
+def open_table(path: str | Path, *, max_bytes: int | None = None, limits: ImportLimits | None = None) -> Table:
+    """Detect what ``path`` is and open it. Raises ImportFileError with a plain-words reason. ``limits``: those
+    of the settings unless given."""
     path = Path(path)
+    limits = limits or ImportLimits.from_settings()
     try:
         size = path.stat().st_size
     except OSError:
@@ -128,13 +157,17 @@ def open_table(path: str | Path, *, max_bytes: int | None = None) -> Table:
     with path.open("rb") as fh:
         head = fh.read(SAMPLE_BYTES)
     if head.startswith(b"PK\x03\x04"):
-        table = _open_xlsx(path)
+        table = _open_xlsx(path, limits)
     elif head.startswith(b"\xd0\xcf\x11\xe0"):
         raise ImportFileError(
             "This is an old-style Excel file (.xls). Open it in Excel and save it as .xlsx or CSV, then upload that."
         )
     else:
-        table = _open_csv(path, head)
+        table = _open_csv(path, head, limits)
+    if len(table.header) > limits.columns:
+        table.close()
+        raise ImportFileError(f"The header row (row {table.header_row}) has {len(table.header):,} columns; the limit "
+                              f"is {limits.columns:,}.")
     table.size = size
     return table
 
@@ -213,7 +246,8 @@ def detect_delimiter(text: str) -> str:
     return best
 
 
-def _open_csv(path: Path, sample: bytes) -> Table:
+def _open_csv(path: Path, sample: bytes, limits: ImportLimits) -> Table:
+    csv.field_size_limit(limits.cell_chars)  # a longer cell makes its row unreadable (reported, not imported)
     encoding = detect_encoding(sample)
     text = _sample_text(sample, encoding)
     if not text.strip():
@@ -280,10 +314,21 @@ def cell_text(value) -> str:
     return str(value)
 
 
-def _open_xlsx(path: Path) -> Table:
+@lru_cache(maxsize=8)
+def _xlsx_checked(path: Path, size: int, mtime_ns: int, limits: ImportLimits):
+    """``xlsx_check``, once per file version and limits in a process (an import opens its file several
+    times)."""
+    from .xlsxbounds import xlsx_check
+
+    return xlsx_check(path, limits)
+
+
+def _open_xlsx(path: Path, limits: ImportLimits) -> Table:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    stat = path.stat()
+    facts = _xlsx_checked(path, stat.st_size, stat.st_mtime_ns, limits)  # raises ImportFileError
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
@@ -298,10 +343,11 @@ def _open_xlsx(path: Path) -> Table:
         if not workbook.worksheets:
             raise ImportFileError("The workbook has no sheets.")
         sheet = workbook.worksheets[0]
-        try:
-            total = sheet.max_row if sheet.max_row and sheet.max_row > 1 else None
-        except Exception:
-            total = None
+        # The sheet's declared dimensions are not trusted (openpyxl would pad every row to them): its rows as
+        # found, whose last number the check counted.
+        sheet.reset_dimensions()
+        last = facts.rows.get(str(getattr(sheet, "_worksheet_path", "")).lstrip("/"), 0)
+        total = last if last > 1 else None
         state = {"row": 0}
         table.total_rows = total
         table._position = lambda: (state["row"] / total) if total else 0.0
@@ -358,7 +404,9 @@ def _clean_header(header: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     cleaned = []
     for index, name in enumerate(header, start=1):
-        name = " ".join(str(name).split())
+        name = " ".join(str(name)[:HEADER_NAME_CHARS * 2].split())
+        if len(name) > HEADER_NAME_CHARS:
+            name = name[:HEADER_NAME_CHARS - 1] + "…"
         if not name:
             name = f"Column {get_column_letter(index)}"
         key = name.lower()

@@ -10,8 +10,10 @@ from django.conf import settings
 from ..models import ImportJob
 from .lease import lease_state
 from .readers import ImportFileError, open_table
+from .report import clip
 
 PREVIEW_ROWS = 10
+PREVIEW_CELL_CHARS = 200  # a longer value is shown cut (the import itself takes it whole)
 
 
 @dataclass
@@ -23,7 +25,8 @@ class Preview:
 
 
 def import_preview(*, job: ImportJob, rows: int = PREVIEW_ROWS) -> Preview:
-    """The first non-blank rows of a job's file, padded to the header's width."""
+    """The first non-blank rows of a job's file, padded to the header's width, each value cut for display. The
+    file is opened as for the import: within its limits (``readers``), or not at all."""
     try:
         table = open_table(job.file.path, max_bytes=settings.IMPORT_MAX_BYTES)
     except ImportFileError:
@@ -35,7 +38,8 @@ def import_preview(*, job: ImportJob, rows: int = PREVIEW_ROWS) -> Preview:
             for record in table.rows():
                 if not record.error and not any(v.strip() for v in record.cells):
                     continue
-                sample.append((record.number, (record.cells + [""] * width)[:width]))
+                cells = [clip(cell, PREVIEW_CELL_CHARS) for cell in (record.cells + [""] * width)[:width]]
+                sample.append((record.number, cells))
                 if len(sample) >= rows:
                     break
         except ImportFileError:

@@ -234,7 +234,7 @@ def test_a_cell_over_the_size_limit_is_one_unreadable_row(write_file):
     raw = "phone,note\r\n+14155550100,ok\r\n+14155550101," + "x" * (1024 * 1024 + 10) + "\r\n+14155550102,ok\r\n"
     _, records = read_records(write_file("huge.csv", raw.encode()))
     assert [(r.number, bool(r.error)) for r in records] == [(2, False), (3, True), (4, False)]
-    assert "longer than 1024 KB" in records[1].error
+    assert "longer than 1,048,576 characters, the limit for one cell" in records[1].error
 
 
 def test_a_damaged_workbook_is_read_up_to_the_damage(cut_workbook):
