@@ -4,7 +4,7 @@ draft demo campaign whenever the previous one has been launched."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from campaigns.models import Campaign, Contact, ContactList, ListMembership
@@ -23,6 +23,10 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, contacts: int, emulator_port: int, **options):
+        if not settings.DEBUG:
+            # A superuser whose password everyone knows: never in production.
+            raise CommandError("demo_setup creates the superuser admin/admin and demo data: development only "
+                               "(DEBUG=true, as `make run` sets it). Nothing was created.")
         emulator_url = f"http://127.0.0.1:{emulator_port}"
         User = get_user_model()
         if not User.objects.filter(username="admin").exists():
