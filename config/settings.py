@@ -87,6 +87,15 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
 # X-Forwarded-Proto). Only when the proxy always sets or overwrites it: a client could send it too.
 _proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="").strip()
 if _proxy_ssl_header:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9-]+", _proxy_ssl_header):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER is the name of a header only (e.g. X-Forwarded-Proto); the value it must have "
+            "is https."
+        )
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
 # Proxies in front of the web server that append the client's address to X-Forwarded-For: the login throttle
 # reads the client's address that many entries from the right. 0: the address of the direct peer.

@@ -56,6 +56,12 @@ def test_debug_off_refuses_to_start_without_a_credentials_key_and_says_how_to_ma
     assert secret_key not in done.stdout + done.stderr
 
 
+def test_a_proxy_header_given_with_its_value_is_refused(tmp_path):
+    done = manage(tmp_path, "check", **production(SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto: https"))
+    assert done.returncode != 0
+    assert "SECURE_PROXY_SSL_HEADER is the name of a header only (e.g. X-Forwarded-Proto)" in done.stderr
+
+
 def test_production_settings_pass_the_deployment_checks_without_a_warning(tmp_path):
     variables = production()
     done = manage(tmp_path, "check", "--deploy", "--fail-level", "WARNING", **variables)
