@@ -4,7 +4,7 @@
 - Campaign manager: everything a Viewer sees, plus composing, scheduling, launching, pausing, resuming,
   canceling, resending and test-sending campaigns, importing and editing contacts, and exporting.
 - Administrator: everything, including senders and their credentials, undoing consent entries (and opting
-  numbers back in), users and groups, and the audit log.
+  numbers back in), users and groups, login lockouts, and the audit log.
 
 Launching, canceling, resending, test-sending and exporting are permissions of their own (declared on the
 models), never "change": a person who may edit a draft may not necessarily send it. A migration creates the
@@ -55,8 +55,8 @@ _MANAGE = [
 ROLES: dict[str, list[str]] = {
     VIEWER: _VIEW,
     CAMPAIGN_MANAGER: _VIEW + _MANAGE,
-    # Every permission of the product's apps (the audit log is messaging's), plus users and groups.
-    ADMINISTRATOR: ["campaigns.*", "messaging.*", "auth.*"],
+    # Every permission of the product's apps (the audit log is messaging's), users and groups, login lockouts.
+    ADMINISTRATOR: ["campaigns.*", "messaging.*", "auth.*", "axes.*"],
 }
 
 

@@ -117,6 +117,7 @@ def test_each_role_adds_changes_and_deletes_only_what_it_should(roles, role):
         assert admin.site._registry[Sender].has_change_permission(request_as(user))
         assert admin.site._registry[ConsentEvent].has_add_permission(request_as(user))
         assert user.has_perm("auth.change_user")
+        assert user.has_perm("axes.delete_accessattempt")  # clears a login lockout
 
 
 # ---- staff URLs: name -> (method, permissions needed; a tuple inside means "any of these") ---------------------

@@ -22,6 +22,7 @@ class Migration(migrations.Migration):
         ("messaging", "0007_permissions_audit"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
+        ("axes", "0010_accessattemptexpiration"),  # Administrators see and clear login lockouts
     ]
 
     operations = [

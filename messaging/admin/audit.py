@@ -14,7 +14,8 @@ from ..models import AuditEntry
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ("action_time", "user", "what", "on", "object_link")
-    list_filter = ("action_flag", "content_type", "user")
+    list_filter = ("action_flag", ("content_type", admin.RelatedOnlyFieldListFilter),
+                   ("user", admin.RelatedOnlyFieldListFilter))
     search_fields = ("object_repr", "change_message", "user__username")
     list_select_related = ("user", "content_type")
     date_hierarchy = "action_time"
