@@ -9,7 +9,11 @@
 Launching, canceling, resending, test-sending and exporting are permissions of their own (declared on the
 models), never "change": a person who may edit a draft may not necessarily send it. A migration creates the
 groups (``roles_sync``); running it again puts each group back to this definition and leaves other groups
-alone. Give a person a role by adding them to its group (Users, in the admin)."""
+alone. Give a person a role by adding them to its group (Users, in the admin).
+
+A migration syncs the roles with the definition below as it is when the migration runs, so a permission named
+here that a later migration creates is skipped by the earlier one (``strict=False``) and granted by the later
+one, which calls ``roles_sync`` again. Outside migrations every name must exist (a test checks it)."""
 
 from __future__ import annotations
 
@@ -60,8 +64,9 @@ ROLES: dict[str, list[str]] = {
 }
 
 
-def role_permissions(apps, role: str):
-    """The Permission rows of ``role`` (``app.*`` is every permission of that app)."""
+def role_permissions(apps, role: str, *, strict: bool = True):
+    """The Permission rows of ``role`` (``app.*`` is every permission of that app). LookupError for a name that
+    does not exist, unless not ``strict`` (a migration run before the one that creates it)."""
     Permission = apps.get_model("auth", "Permission")
     rows = []
     for name in ROLES[role]:
@@ -69,13 +74,13 @@ def role_permissions(apps, role: str):
         found = Permission.objects.filter(content_type__app_label=app_label)
         if codename != "*":
             found = found.filter(codename=codename)
-            if not found.exists():
+            if strict and not found.exists():
                 raise LookupError(f"Role {role!r} names permission {name!r}, which does not exist.")
         rows.extend(found)
     return rows
 
 
-def roles_sync(apps=None) -> None:
+def roles_sync(apps=None, *, strict: bool = True) -> None:
     """Create or update the three groups. ``apps`` is a migration's app registry (or the live one)."""
     if apps is None:
         from django.apps import apps as live_apps
@@ -84,4 +89,4 @@ def roles_sync(apps=None) -> None:
     Group = apps.get_model("auth", "Group")
     for role in ROLES:
         group, _ = Group.objects.get_or_create(name=role)
-        group.permissions.set(role_permissions(apps, role))
+        group.permissions.set(role_permissions(apps, role, strict=strict))

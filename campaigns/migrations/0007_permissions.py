@@ -12,7 +12,7 @@ def create_roles(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    roles_sync(apps)
+    roles_sync(apps, strict=False)  # a permission a later migration creates is granted by that one
 
 
 class Migration(migrations.Migration):
