@@ -93,9 +93,11 @@ class Options:
     # CloudVNO API keys scoped `messages:write` only: they send, but reading (GET /v1/messages) answers 403
     # `insufficient_permissions`.
     cloudvno_send_only_keys: list = field(default_factory=list)
-    # Every random choice that shapes an answer (faults, outcomes, error codes, callback duplication and
-    # reordering) comes from Sandbox.rng, seeded with this: the same seed and the same requests give the same
-    # answers. Identifiers and nonces stay unique (``secrets``), so a re-seeded run never reuses one.
+    # Every random choice that shapes an answer (faults, outcomes, error codes) comes from Sandbox.rng, seeded
+    # with this: the same seed and the same requests give the same answers. Callback duplication and reordering
+    # draw from a generator of their own (Sandbox.delivery_rng, seeded from this too), because callbacks are
+    # delivered in the background while later requests arrive: sharing one generator would make the answers
+    # depend on timing. Identifiers and nonces stay unique (``secrets``), so a re-seeded run never reuses one.
     seed: int | None = None
 
     def update(self, data: dict) -> None:
@@ -156,7 +158,7 @@ class Sandbox:
         self.start_options = options or Options()
         self.options = Options(**asdict(self.start_options))
         self.ledger = Ledger()
-        self.rng = random.Random(self.options.seed)
+        self.reseed()
         self.messages: dict[str, dict[str, dict]] = defaultdict(dict)  # provider -> id -> record
         self.inbound_handlers: dict[str, Callable[[dict], Awaitable[dict]]] = {}
         self.force_handlers: dict[str, Callable[[str, dict], Awaitable[dict]]] = {}
@@ -168,11 +170,17 @@ class Sandbox:
 
     def reset(self) -> None:
         self.options = Options(**asdict(self.start_options))
-        self.rng = random.Random(self.options.seed)
+        self.reseed()
         self.ledger.reset()
         for store in self.messages.values():  # empty in place: provider modules keep references to these
             store.clear()
         self._next_free.clear()
+
+    def reseed(self) -> None:
+        """The generators, from the seed (see ``Options.seed``): one for answers, one for callback delivery."""
+        seed = self.options.seed
+        self.rng = random.Random(seed)
+        self.delivery_rng = random.Random(None if seed is None else f"{seed}:callbacks")
 
     def retry_after_headers(self, retry_after: float) -> dict[str, str]:
         """The Retry-After header for a provider that documents none: only when the option asks for it."""
@@ -251,7 +259,7 @@ class Sandbox:
         with ``url``, ``method``, and ``data`` (form) or ``json``, plus ``headers`` (signed at send time)."""
         o = self.options
         order = list(callbacks)
-        if len(order) >= 2 and self.rng.random() < o.reorder_callbacks:
+        if len(order) >= 2 and self.delivery_rng.random() < o.reorder_callbacks:
             order[-1], order[-2] = order[-2], order[-1]
             self.ledger.counts["callbacks_reordered"] += 1
         task = asyncio.get_running_loop().create_task(self._deliver(order))
@@ -265,7 +273,7 @@ class Sandbox:
             if not spec.get("url"):
                 continue
             await self._post(spec)
-            if self.rng.random() < self.options.duplicate_callbacks:
+            if self.delivery_rng.random() < self.options.duplicate_callbacks:
                 self.ledger.counts["callbacks_duplicated"] += 1
                 await self._post(spec)
 
@@ -349,7 +357,7 @@ def build_app(sandbox: Sandbox) -> web.Application:
         except (KeyError, ValueError, TypeError) as exc:
             return web.json_response({"error": f"unknown or bad option: {exc}"}, status=400)
         if "seed" in await request.json():
-            sandbox.rng = random.Random(sandbox.options.seed)
+            sandbox.reseed()
         return web.json_response(asdict(sandbox.options))
 
     async def reset(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ import pytest
 
 from messaging.providers import provider_for
 from tests.messaging.providers.contract import outbound_message
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -39,10 +39,13 @@ CASES = {
 def _codes(sandbox, sender, provider: str, seed: int) -> list[str]:
     outcome, read = CASES[provider]
     sandbox.reset()
-    sandbox.config(seed=seed, callback_delay_ms=1,
-                   **{"delivered": 0.0, "undelivered": 0.0, "failed": 0.0, outcome: 1.0})
+    # Callbacks duplicated and reordered at random, delivered in the background while later sends arrive: their
+    # draws must not change the answers the seed gives.
+    sandbox.config(seed=seed, callback_delay_ms=1, duplicate_callbacks=0.5, reorder_callbacks=0.5,
+                   callback_retries=0, **{"delivered": 0.0, "undelivered": 0.0, "failed": 0.0, outcome: 1.0})
     adapter = provider_for(sender)
-    ids = [adapter.send(outbound_message(message_id=n, to=f"+1212555{n:04d}", url="")).provider_message_id
+    closed = f"http://127.0.0.1:{free_port()}/status/"  # callbacks fail at once, between the sends
+    ids = [adapter.send(outbound_message(message_id=n, to=f"+1212555{n:04d}", url=closed)).provider_message_id
            for n in range(12)]
 
     def codes():
