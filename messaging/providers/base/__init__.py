@@ -5,6 +5,8 @@ signature. Everything else lives here once, one concern per module:
 
   normalized.py     the normalized statuses and the frozen dataclasses the rest of the app sees
   errors.py         transient, permanent and ambiguous errors, and the other errors of a provider call
+  causes.py         the error causes (why a message was refused or failed, whichever the provider) and
+                    ``ErrorCode``, an entry of a provider's error table (the tables are in ``providers/codes/``)
   parsing.py        helpers adapters share to read answers and callbacks (codes, timestamps, signing primitives)
   http.py           the pooled HTTP session, the call deadline watchdog, and performing one call
   outbound.py       connections to public addresses only (checked, pinned), OUTBOUND_ALLOWED_HOSTS
@@ -14,10 +16,14 @@ signature. Everything else lives here once, one concern per module:
   callback_auth.py  HTTP Basic credentials on callbacks, and ``BasicAuthCallbackProvider``
 
 Import from the package (``from messaging.providers.base import X``); the module layout is not an interface.
+The cause constants are reached through the exported ``causes`` namespace (``causes.OPTED_OUT``), since
+``UNKNOWN`` here is already the normalized status.
 The facts about each provider that the adapters rely on are in docs/providers.md.
 """
 
+from . import causes
 from .callback_auth import BasicAuthCallbackProvider, check_basic_auth, url_for_console, url_with_basic_auth
+from .causes import CAUSE_CHOICES, CAUSES, Cause, ErrorCode, cause_info
 from .errors import (
     AmbiguousError,
     ConfigurationError,
@@ -71,9 +77,13 @@ from .provider import Provider
 __all__ = [
     "AmbiguousError",
     "BasicAuthCallbackProvider",
+    "CAUSES",
+    "CAUSE_CHOICES",
     "CallbackRequest",
+    "Cause",
     "ConfigurationError",
     "DELIVERED",
+    "ErrorCode",
     "FAILED",
     "HttpCall",
     "LookupInconclusiveError",
@@ -99,6 +109,8 @@ __all__ = [
     "UNKNOWN",
     "b64",
     "callback_items",
+    "cause_info",
+    "causes",
     "check_basic_auth",
     "clean_error_code",
     "constant_time_equal",
