@@ -29,6 +29,10 @@ class ContactList(models.Model):
         return self.name
 
 
+# The causes (messaging.providers.base.causes) that flag a contact's number.
+NUMBER_PROBLEMS = [("invalid_number", "invalid number"), ("not_sms_capable", "landline or not SMS-capable")]
+
+
 class Contact(models.Model):
     phone = PhoneNumberField(unique=True)
     first_name = models.CharField(max_length=100, blank=True)
@@ -38,6 +42,12 @@ class Contact(models.Model):
     custom_fields = models.JSONField(blank=True, default=dict, help_text="Usable in templates as {{ name }}")
     opted_out = models.BooleanField("opted out", default=False)
     is_fixed_line = models.BooleanField("fixed line", default=False)
+    number_problem = models.CharField(
+        "number flagged", max_length=20, blank=True, choices=NUMBER_PROBLEMS,
+        help_text="A provider reported the number cannot take messages: it is skipped at launch until cleared.",
+    )
+    number_problem_detail = models.CharField("flag detail", max_length=200, blank=True)
+    number_problem_at = models.DateTimeField("flagged at", null=True, blank=True)
     lists = models.ManyToManyField(ContactList, through="ListMembership", related_name="contacts", blank=True)
     tags = models.ManyToManyField(Tag, related_name="contacts", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -121,6 +131,9 @@ class Campaign(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     launched_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    paused_reason = models.CharField(
+        max_length=300, blank=True, help_text="why the product paused the campaign on its own (empty: paused by staff)"
+    )
 
     class Meta:
         ordering = ["-id"]

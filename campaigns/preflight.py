@@ -90,6 +90,7 @@ class Preflight:
     action: str
     recipients: int = 0
     opted_out: int = 0
+    flagged: int = 0  # numbers a provider reported invalid or unable to take SMS: skipped until cleared
     landline: int = 0
     duplicates: int = 0
     lists: list[tuple[str, int]] = field(default_factory=list)
@@ -139,9 +140,11 @@ def _members(campaign: Campaign):
 
 
 def _sendable(campaign: Campaign):
-    """The contacts a launch queues: on the lists, not opted out on the contact nor in the consent ledger
-    (what ``selectors.campaign_audience`` gives and ``messaging.services.messages_queue`` keeps)."""
-    return _members(campaign).filter(opted_out=False).exclude(phone__in=messaging_selectors.opted_out_phones())
+    """The contacts a launch queues: on the lists, not opted out on the contact nor in the consent ledger, and
+    not flagged as a number that cannot take messages (what ``selectors.campaign_audience`` gives and
+    ``messaging.services.messages_queue`` keeps)."""
+    return (_members(campaign).filter(opted_out=False, number_problem="")
+            .exclude(phone__in=messaging_selectors.opted_out_phones()))
 
 
 def audience_count(*, campaign: Campaign) -> int:
@@ -217,14 +220,17 @@ def campaign_preflight(*, campaign: Campaign, action: str = "launch", now: datet
     now = now or timezone.now()
     senders = _senders(campaign)
     out = Preflight(action=action, has_media=bool(campaign.media_urls), scheduled_at=campaign.scheduled_at)
-    sendable_q = Q(opted_out=False) & ~Q(phone__in=messaging_selectors.opted_out_phones())
+    consenting_q = Q(opted_out=False) & ~Q(phone__in=messaging_selectors.opted_out_phones())
+    sendable_q = consenting_q & Q(number_problem="")
     figures = _members(campaign).aggregate(
         members=Count("id"),
+        consenting=Count("id", filter=consenting_q),
         sendable=Count("id", filter=sendable_q),
         landline=Count("id", filter=sendable_q & Q(is_fixed_line=True)),
     )
     out.recipients, out.landline = figures["sendable"], figures["landline"]
-    out.opted_out = figures["members"] - figures["sendable"]
+    out.opted_out = figures["members"] - figures["consenting"]
+    out.flagged = figures["consenting"] - figures["sendable"]
     memberships = ListMembership.objects.filter(contact_list__in=campaign.lists.all())
     out.lists = [(row["contact_list__name"], row["n"]) for row in
                  memberships.values("contact_list__name").annotate(n=Count("id")).order_by("contact_list__name")]

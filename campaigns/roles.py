@@ -54,6 +54,7 @@ _MANAGE = [
     "campaigns.add_importjob",
     "campaigns.delete_importjob",
     "messaging.resend_message",
+    "messaging.answer_message",
 ]
 
 ROLES: dict[str, list[str]] = {

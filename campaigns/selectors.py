@@ -53,14 +53,15 @@ def campaign_recipients(*, campaign: Campaign, status: str | None = None, search
 
 
 def campaign_audience(*, campaign: Campaign) -> QuerySet:
-    """One row per number the campaign's lists hold, of contacts that have not opted out: ``contact_id`` and
+    """One row per number the campaign's lists hold, of contacts that have not opted out and whose number is not
+    flagged (a provider reported it invalid or unable to take SMS): ``contact_id`` and
     ``phone`` values, in contact order (what ``messaging.services.messages_queue`` takes)."""
     from django.db.models import F
 
     from .models import ListMembership
 
     members = ListMembership.objects.filter(contact_list__in=campaign.lists.all()).values("contact_id")
-    return (Contact.objects.filter(pk__in=members, opted_out=False).order_by("id")
+    return (Contact.objects.filter(pk__in=members, opted_out=False, number_problem="").order_by("id")
             .values("phone", contact_id=F("id")))
 
 

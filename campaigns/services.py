@@ -308,10 +308,45 @@ def campaign_resume(*, campaign: Campaign, user=None) -> None:
         )
         if not changed:
             raise CampaignError("Only a paused campaign can be resumed.")
+        Campaign.objects.filter(pk=campaign.pk).update(paused_reason="")
         messaging.dispatch_resume(campaign_id=campaign.pk)
         messaging.audit_record(user=user, obj=campaign, action="Resumed")
         transaction.on_commit(lambda: _enqueue_dispatch(campaign.pk))
     campaign.status = C.SENDING
+    campaign.paused_reason = ""
+
+
+def campaign_pause_for(campaign_id: int, reason: str) -> bool:
+    """Pause a sending campaign on the product's own finding (registered with messaging: carriers filtering
+    it), with the reason shown on its page until it is resumed. Runs in messaging's transaction."""
+    changed = Campaign.objects.filter(pk=campaign_id, status=C.SENDING).update(
+        status=C.PAUSED, paused_reason=reason[:300], updated_at=timezone.now())
+    if changed:
+        messaging.dispatch_pause(campaign_id=campaign_id)
+        logger.warning("campaign %s paused: %s", campaign_id, reason)
+    return bool(changed)
+
+
+def contacts_number_flag(phones: list[str], cause: str, detail: str) -> int:
+    """A provider reported these numbers cannot take messages: flag their contacts (registered with messaging),
+    unless already flagged. Returns how many were flagged."""
+    now = timezone.now()
+    phones = [p for p in phones if p.startswith("+")]
+    return Contact.objects.filter(phone__in=phones, number_problem="").update(
+        number_problem=cause, number_problem_detail=detail[:200], number_problem_at=now, updated_at=now)
+
+
+def contacts_number_clear(*, contacts, user=None) -> int:
+    """Staff clear the flag of these contacts: the next launch includes them again."""
+    ids = [c.pk for c in contacts if c.number_problem]
+    if not ids:
+        return 0
+    with transaction.atomic():
+        changed = Contact.objects.filter(pk__in=ids).exclude(number_problem="").update(
+            number_problem="", number_problem_detail="", number_problem_at=None, updated_at=timezone.now())
+        messaging.audit_record_many(user=user, objects=Contact.objects.filter(pk__in=ids),
+                                    action="Cleared the number flag")
+    return changed
 
 
 def campaign_cancel(*, campaign: Campaign, user=None) -> int:
@@ -418,6 +453,7 @@ def contacts_consent_mirror(phones: list[str], opted_out: bool) -> None:
     """The consent ledger changed these numbers: their contacts show it (registered with messaging; runs in the
     ledger's transaction)."""
     now = timezone.now()
+    phones = [p for p in phones if p.startswith("+")]  # short codes and sender IDs are no contact's number
     for start in range(0, len(phones), 500):
         Contact.objects.filter(phone__in=phones[start:start + 500]).exclude(opted_out=opted_out).update(
             opted_out=opted_out, updated_at=now

@@ -301,6 +301,11 @@ if RECONCILE_AFTER_SECONDS < PROVIDER_TIMEOUT + PROVIDER_CONNECT_TIMEOUT + 2:
     )
 CIRCUIT_FAILURES = env.int("CIRCUIT_FAILURES", default=5)  # consecutive provider failures that open the circuit
 CIRCUIT_OPEN_SECONDS = env.int("CIRCUIT_OPEN_SECONDS", default=30)  # how long a sender is then left alone
+# A campaign pauses itself when more than this share of its last CARRIER_FILTERING_WINDOW outcomes were filtered by
+# carriers as spam, and at least CARRIER_FILTERING_MIN were (so one early filtered message does not stop it).
+CARRIER_FILTERING_RATE = env.float("CARRIER_FILTERING_RATE", default=0.05)
+CARRIER_FILTERING_WINDOW = env.int("CARRIER_FILTERING_WINDOW", default=200)
+CARRIER_FILTERING_MIN = env.int("CARRIER_FILTERING_MIN", default=5)
 
 # Outbound calls (provider APIs, media checks) connect to public addresses only. These hosts may be internal:
 # "host" on any port, "host:port" on that port only, compared with the URL's host as written. Empty in

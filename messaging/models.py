@@ -13,6 +13,14 @@ from .fields import EncryptedJSONField, EncryptedTextField
 from .providers import provider_choices
 
 
+DEFAULT_OPT_OUT_KEYWORDS = "STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT"
+DEFAULT_OPT_IN_KEYWORDS = "START, UNSTOP, YES"
+DEFAULT_HELP_KEYWORDS = "HELP, INFO"
+DEFAULT_OPT_OUT_TEXT = "You are unsubscribed and will get no more messages from this number. Reply START to subscribe again."
+DEFAULT_OPT_IN_TEXT = "You are subscribed again. Reply STOP to unsubscribe."
+DEFAULT_HELP_TEXT = "Reply STOP to unsubscribe, START to subscribe again."
+
+
 class Sender(models.Model):
     name = models.CharField("display name", max_length=100)
     provider = models.CharField(max_length=20, choices=provider_choices)
@@ -35,6 +43,35 @@ class Sender(models.Model):
         blank=True, default=dict, help_text="Provider options, e.g. powerpack_uuid, send_style, validity_period."
     )
     mps = models.FloatField("messages per second", default=1.0)
+    # Keywords: a reply that is, as a whole, one of these words (case, surrounding spaces and punctuation aside).
+    opt_out_keywords = models.CharField(
+        "opt-out keywords", max_length=300, default=DEFAULT_OPT_OUT_KEYWORDS,
+        help_text="A reply that is one of these words opts its number out. Separate words with commas.",
+    )
+    opt_in_keywords = models.CharField(
+        "opt-in keywords", max_length=300, default=DEFAULT_OPT_IN_KEYWORDS,
+        help_text="A reply that is one of these words opts its number back in.",
+    )
+    help_keywords = models.CharField(
+        "help keywords", max_length=300, default=DEFAULT_HELP_KEYWORDS,
+        help_text="A reply that is one of these words is answered with the help text.",
+    )
+    opt_out_text = models.TextField(
+        "opt-out confirmation", default=DEFAULT_OPT_OUT_TEXT,
+        help_text="Sent once when a number opts out by keyword.",
+    )
+    opt_in_text = models.TextField(
+        "opt-in confirmation", default=DEFAULT_OPT_IN_TEXT,
+        help_text="Sent once when a number opts back in by keyword.",
+    )
+    help_text_reply = models.TextField(
+        "help text", default=DEFAULT_HELP_TEXT, help_text="The answer to a help keyword.",
+    )
+    provider_answers_keywords = models.BooleanField(
+        "provider answers keywords", default=False,
+        help_text="The provider answers STOP, START and HELP itself on this line: the opt-out is still recorded, "
+        "but no confirmation or help text is sent from here.",
+    )
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -64,6 +101,16 @@ class Message(models.Model):
         CANCELED = "canceled"
         RECEIVED = "received"
 
+    class Kind(models.TextChoices):
+        MESSAGE = "message", "message"  # a campaign's, a test send
+        ANSWER = "answer", "answer"  # staff answering a reply
+        KEYWORD = "keyword", "keyword answer"  # an opt-out or opt-in confirmation, the help text
+
+    class Keyword(models.TextChoices):
+        OPT_OUT = "opt_out", "opt-out"
+        OPT_IN = "opt_in", "opt-in"
+        HELP = "help", "help"
+
     sender = models.ForeignKey(Sender, on_delete=models.PROTECT, related_name="messages")
     campaign = models.ForeignKey(
         "campaigns.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
@@ -72,7 +119,7 @@ class Message(models.Model):
         "campaigns.Contact", null=True, blank=True, on_delete=models.SET_NULL, related_name="messages"
     )
     round = models.PositiveSmallIntegerField(default=0, help_text="0 for the launch, 1+ for each resend to failed")
-    to = models.CharField(max_length=20, db_index=True)
+    to = models.CharField(max_length=20)  # the recipient; a reply's: the number that wrote (indexed with id)
     body = models.TextField(blank=True)
     media_urls = models.JSONField(blank=True, default=list)
     direction = models.CharField(max_length=8, choices=Direction.choices, default=Direction.OUTBOUND)
@@ -81,6 +128,16 @@ class Message(models.Model):
     provider_status = models.CharField(max_length=40, blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
+    error_cause = models.CharField(
+        max_length=20, blank=True, help_text="what the error means, across providers (messaging.providers.base.causes)"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.MESSAGE)
+    in_reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="a reply: the message of ours it answers; an answer: the reply it answers",
+    )
+    keyword = models.CharField(max_length=8, choices=Keyword.choices, blank=True, help_text="a reply's keyword")
+    read_at = models.DateTimeField(null=True, blank=True, help_text="a reply: when staff read it")
     attempts = models.PositiveSmallIntegerField(default=0)
     last_sequence = models.IntegerField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -99,9 +156,14 @@ class Message(models.Model):
                 fields=["campaign", "to", "round"], condition=Q(campaign__isnull=False), name="message_once_per_round"
             )
         ]
-        permissions = [("resend_message", "Can resend, or mark as sent, messages whose outcome is unknown")]
+        permissions = [
+            ("resend_message", "Can resend, or mark as sent, messages whose outcome is unknown"),
+            ("answer_message", "Can answer replies and mark them read"),
+        ]
         indexes = [
             models.Index(fields=["campaign", "status"], name="message_campaign_status"),
+            models.Index(fields=["campaign", "id"], name="message_campaign_id"),
+            models.Index(fields=["to", "id"], name="message_to_id"),
             models.Index(fields=["status", "updated_at"], name="message_status_updated"),
             models.Index(fields=["sender", "provider_message_id"], name="message_sender_provider_id"),
         ]
@@ -208,6 +270,9 @@ class Dispatch(models.Model):
     window_timezone = models.CharField(
         max_length=64, blank=True, help_text="the campaign's zone, for recipients whose own zone is not known"
     )
+    filtering_since = models.DateTimeField(
+        null=True, blank=True, help_text="outcomes after this time count towards pausing for carrier filtering"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -263,6 +328,10 @@ class ConsentEvent(models.Model):
     detail = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     undoes = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="undone_by")
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="the reply or the provider's report that caused it",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -295,3 +364,22 @@ class AuditEntry(LogEntry):
         proxy = True
         verbose_name = "audit entry"
         verbose_name_plural = "audit log"
+
+
+class ReplyManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(direction=Message.Direction.INBOUND)
+
+
+class Reply(Message):
+    """The inbox: messages that came to our senders (``Message`` rows of direction ``inbound``). Seen with the
+    permission to view messages; answered and marked read with ``messaging.answer_message``."""
+
+    objects = ReplyManager()
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        verbose_name = "reply"
+        verbose_name_plural = "inbox (replies)"
+        ordering = ["-id"]

@@ -10,7 +10,16 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from .models import FINAL_STATUSES, PENDING_STATUSES, CampaignCounter, Message, Sender, Suppression
+from .models import (
+    FINAL_STATUSES,
+    PENDING_STATUSES,
+    CampaignCounter,
+    ConsentEvent,
+    Dispatch,
+    Message,
+    Sender,
+    Suppression,
+)
 from .phones import phone_e164
 from .providers import provider_class, provider_for
 from .providers import sender_problem as provider_sender_problem
@@ -124,6 +133,47 @@ def campaign_messages(*, campaign_id: int, status: str | None = None, search: st
     if search:
         messages = messages.filter(to__contains=search)
     return messages
+
+
+# ---- replies ----------------------------------------------------------------------------------------
+
+CONVERSATION_MAX = 200  # the most recent messages a conversation page shows
+
+
+def campaign_replies(*, campaign_id: int) -> dict:
+    """What a campaign's messages caused: replies (and from how many numbers), opt-outs by keyword or reported
+    by the provider, and help requests. A reply belongs to the campaign whose message it answers (the most
+    recent one from that sender to that number when it came)."""
+    replies = Message.objects.filter(direction=Message.Direction.INBOUND, in_reply_to__campaign_id=campaign_id)
+    figures = replies.aggregate(replies=Count("id"), repliers=Count("to", distinct=True),
+                                helps=Count("id", filter=Q(keyword=Message.Keyword.HELP)))
+    opt_outs = ConsentEvent.objects.filter(action=ConsentEvent.Action.OPT_OUT).filter(
+        Q(message__in_reply_to__campaign_id=campaign_id) | Q(message__campaign_id=campaign_id)
+    ).count()
+    return {**figures, "opt_outs": opt_outs}
+
+
+def replies_unread_count() -> int:
+    return Message.objects.filter(direction=Message.Direction.INBOUND, read_at__isnull=True).count()
+
+
+def conversation(*, address: str) -> list[Message]:
+    """What we sent to an address and what it wrote, oldest first (the most recent CONVERSATION_MAX)."""
+    rows = list(Message.objects.filter(to=address).select_related("sender").order_by("-id")[:CONVERSATION_MAX])
+    rows.reverse()
+    return rows
+
+
+def dispatch_names(campaign_ids) -> dict[int, str]:
+    """Campaign names by id, as the send path knows them (pages that list messages show them)."""
+    ids = {cid for cid in campaign_ids if cid}
+    return dict(Dispatch.objects.filter(campaign_id__in=ids).values_list("campaign_id", "name")) if ids else {}
+
+
+def replies_campaigns(reply_ids) -> dict[int, int]:
+    """The campaign each reply answers, by reply id (replies that answer no campaign message are absent)."""
+    rows = Message.objects.filter(pk__in=list(reply_ids), in_reply_to__campaign_id__isnull=False)
+    return dict(rows.values_list("pk", "in_reply_to__campaign_id"))
 
 
 # ---- what a sender's provider allows --------------------------------------------------------------

@@ -6,7 +6,8 @@ lets the status move forward, with the campaign counters adjusted in the same tr
 - ``queueing``: new messages (a campaign's recipients in one statement, a resend round, a single message)
 - ``dispatch``: the send path's view of a campaign (open, pause, resume, cancel) and enqueuing due sends
 - ``claiming``, ``batch``, ``outbound``, ``outcomes``, ``circuit``: the send path
-- ``events``, ``parts``, ``inbound``, ``consent``: what providers and recipients tell us
+- ``events``, ``parts``, ``inbound``, ``consent``: what providers and recipients tell us (keywords included)
+- ``replies``: staff answering replies, and marking them read
 - ``callbacks``: what a callback proves (nonces accepted once) and whether its events fit our columns
 - ``senders``: creating senders, with a random callback password where the provider signs nothing
 - ``reconcile``, ``sweep``: settling unknown outcomes, periodic repairs
@@ -36,12 +37,17 @@ from .inbound import inbound_record
 from .outbound import callback_url, outbound_for
 from .outcomes import send_failed, send_recorded
 from .queueing import QueueResult, message_create, messages_queue, messages_requeue_failed
+from .replies import AnswerRefused, conversation_mark_read, replies_mark, reply_answer
 from .reconcile import message_confirm_sent, message_reconcile, message_resend
 from .senders import callback_password_needed, callback_password_new, sender_create, sender_ensure
 from .status import message_move, messages_move
 from .sweep import messages_sweep
 
 __all__ = [
+    "AnswerRefused",
+    "conversation_mark_read",
+    "replies_mark",
+    "reply_answer",
     "DISPATCH_HORIZON_SECONDS",
     "QueueResult",
     "audit_record",

@@ -4,6 +4,7 @@ meanwhile, or wait). Kept in the sender's SenderPace row, shared by every worker
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -12,6 +13,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..models import SenderPace
+
+logger = logging.getLogger("messaging")
 
 
 def circuit_open_until(sender_id: int) -> datetime | None:
@@ -31,3 +34,13 @@ def circuit_record(sender_id: int, *, ok: bool) -> None:
         SenderPace.objects.filter(
             sender_id=sender_id, consecutive_failures__gte=settings.CIRCUIT_FAILURES
         ).update(open_until=timezone.now() + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS), consecutive_failures=0)
+
+
+def circuit_open_now(sender_id: int, *, reason: str = "") -> None:
+    """Open the sender's circuit at once: the provider refused our account or configuration, so every message
+    through this sender would fail the same way."""
+    with transaction.atomic():
+        SenderPace.objects.get_or_create(sender_id=sender_id)
+        SenderPace.objects.filter(sender_id=sender_id).update(
+            open_until=timezone.now() + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS), consecutive_failures=0)
+    logger.warning("circuit of sender %s opened at once: %s", sender_id, reason or "account or configuration error")

@@ -34,7 +34,8 @@ def messages_claim(message_ids: list[int], *, sender_id: int) -> tuple[list[int]
 
     Never claimed: a message not due yet, a message moved to another sender meanwhile, a message whose
     campaign's dispatch is not ``sending`` (paused, canceled). A message to a number that opted out after it
-    was queued is canceled here instead: an opt-out always wins over a pending send."""
+    was queued is canceled here instead: an opt-out always wins over a pending send (except the keyword answer
+that confirms the opt-out itself)."""
     now = timezone.now()
     if not message_ids:
         return [], now
@@ -49,10 +50,10 @@ def messages_claim(message_ids: list[int], *, sender_id: int) -> tuple[list[int]
         for old in (S.QUEUED, S.ERRORED):
             cursor.execute(
                 f"""UPDATE {table} SET status = %s, updated_at = %s, error_message = %s
-                    WHERE id IN ({placeholders}) AND status = %s
+                    WHERE id IN ({placeholders}) AND status = %s AND kind <> %s
                       AND EXISTS (SELECT 1 FROM {suppression_table} s WHERE s.phone = {table}."to" AND s.opted_out)
                     RETURNING id, campaign_id""",
-                [S.CANCELED, stamp, OPTED_OUT_NOTE, *message_ids, old],
+                [S.CANCELED, stamp, OPTED_OUT_NOTE, *message_ids, old, Message.Kind.KEYWORD],
             )
             counters_move([campaign_id for _mid, campaign_id in cursor.fetchall()], old, S.CANCELED)
             cursor.execute(

@@ -26,14 +26,20 @@ def _consent_state_set(*, phones: list[str], opted_out: bool) -> None:
 
 
 def consent_record(
-    *, phone: str, action: str, method: str, detail: str = "", user=None, undoes: ConsentEvent | None = None
+    *, phone: str, action: str, method: str, detail: str = "", user=None, undoes: ConsentEvent | None = None,
+    message=None, as_received: bool = False,
 ) -> ConsentEvent:
     """Append to the consent ledger and update the number's current state (Suppression and contact).
-    ``phone`` is normalized to E.164; ValueError if it is not a phone number."""
-    phone = phone_e164(phone)
+    ``phone`` is normalized to E.164 (ValueError if it is not a phone number), unless ``as_received``: an
+    address that wrote to us (``phones.phone_as_received``: a short code, an unknown range) is kept as it is,
+    so that its STOP is honoured too. ``message``: the reply or report that caused the change."""
+    phone = phone[:20] if as_received else phone_e164(phone)
+    if not phone:
+        raise ValueError("No phone number given.")
     with transaction.atomic():
         entry = ConsentEvent.objects.create(
-            phone=phone, action=action, method=method, detail=detail[:200], created_by=user, undoes=undoes
+            phone=phone, action=action, method=method, detail=detail[:200], created_by=user, undoes=undoes,
+            message=message,
         )
         _consent_state_set(phones=[phone], opted_out=action == ConsentEvent.Action.OPT_OUT)
     return entry

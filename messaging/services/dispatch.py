@@ -37,7 +37,7 @@ def dispatch_open(
         media_urls=list(media_urls or []), sender_ids=[int(pk) for pk in sender_ids],
         backup_sender_id=backup_sender_id,
         window_start=window.start if window else None, window_end=window.end if window else None,
-        window_timezone=(window.timezone or "") if window else "",
+        window_timezone=(window.timezone or "") if window else "", filtering_since=timezone.now(),
     )
 
 
@@ -50,8 +50,9 @@ def dispatch_pause(*, campaign_id: int) -> bool:
 def dispatch_resume(*, campaign_id: int) -> bool:
     """Sending is allowed again; the messages still waiting are due for dispatch at once."""
     with transaction.atomic():
+        # Outcomes before now no longer count towards pausing for carrier filtering (``causes``).
         resumed = bool(Dispatch.objects.filter(campaign_id=campaign_id, state=D.PAUSED).update(
-            state=D.SENDING, updated_at=timezone.now()))
+            state=D.SENDING, updated_at=timezone.now(), filtering_since=timezone.now()))
         if resumed:  # tasks enqueued before the pause found nothing to claim
             Message.objects.filter(campaign_id=campaign_id, status__in=WAITING).update(dispatched_at=None)
     return resumed

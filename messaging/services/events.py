@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from ..models import STATUS_RANK, ConsentEvent, Message, MessageEvent, Sender
+from ..models import STATUS_RANK, ConsentEvent, Message, MessageEvent, Sender, Suppression
+from ..providers.codes import error_meaning
 from ..providers.base import Provider, StatusEvent
+from .causes import cause_of, failure_act
 from .consent import consent_record
 from .history import event_new, event_store_once
 from .inbound import inbound_record
@@ -27,8 +29,9 @@ REPORTABLE = (S.SENDING, S.UNCONFIRMED, S.SENT)
 AWAITING_ID = (S.SENDING, S.UNCONFIRMED)
 
 
-def _apply(message_id: int, event: StatusEvent) -> bool:
-    """Apply one normalized event to one message, forward only. Runs in the caller's transaction."""
+def _apply(message_id: int, event: StatusEvent, provider: str) -> bool:
+    """Apply one normalized event to one message, forward only, and act on the cause of a failure it reports
+    (``causes``). Runs in the caller's transaction."""
     status = event.status
     if status not in STATUS_RANK or status == S.RECEIVED:
         return False  # unknown / inbound: stored, not applied to an outbound message
@@ -43,16 +46,22 @@ def _apply(message_id: int, event: StatusEvent) -> bool:
     fields: dict = {"provider_status": event.raw_status[:40]}
     if event.sequence is not None:
         fields["last_sequence"] = event.sequence
+    cause = ""
     if event.error_code or event.error_message:
+        cause = cause_of(provider, event.error_code)
         fields["error_code"] = event.error_code[:40]
-        fields["error_message"] = event.error_message
+        fields["error_message"] = event.error_message or error_meaning(provider, event.error_code)
+        fields["error_cause"] = cause
     if status == S.DELIVERED:
         fields["delivered_at"] = event.occurred_at
     if status == S.SENT:
         fields["sent_at"] = event.occurred_at
     # Callbacks can move a message that is still being sent (sending, unconfirmed) forward, never one the
     # provider does not have.
-    return message_move(message_id, status, from_statuses=from_statuses, fields=fields)
+    moved = message_move(message_id, status, from_statuses=from_statuses, fields=fields)
+    if moved and status in (S.FAILED, S.UNDELIVERED):
+        failure_act(message_id=message_id, cause=cause, provider=provider, code=event.error_code)
+    return moved
 
 
 def _message_for(sender_id: int, event: StatusEvent, hint: int | None) -> int | None:
@@ -130,7 +139,7 @@ def events_apply(
             if message_id is None:
                 counts["pending"] += 1
                 continue
-            if _apply(message_id, whole_message_event(event, sender_id=sender.pk)):
+            if _apply(message_id, whole_message_event(event, sender_id=sender.pk), sender.provider):
                 counts["applied"] += 1
             _opt_out_signal(event=event, message_id=message_id, sender=sender, provider=provider)
     return counts
@@ -152,11 +161,12 @@ def events_apply_pending(*, sender_id: int, provider_message_id: str) -> None:
     )
     if message_id is None:
         return
+    provider = Sender.objects.filter(pk=sender_id).values_list("provider", flat=True).first() or ""
     for stored in pending:
         with transaction.atomic():
             # Marking it applied is the claim: two sweeps never apply the same stored event twice.
             if MessageEvent.objects.filter(pk=stored.pk, applied=False).update(applied=True, message_id=message_id):
-                _apply(message_id, whole_message_event(_as_event(stored), sender_id=sender_id))
+                _apply(message_id, whole_message_event(_as_event(stored), sender_id=sender_id), provider)
 
 
 def _as_event(stored: MessageEvent) -> StatusEvent:
@@ -175,18 +185,17 @@ def _as_event(stored: MessageEvent) -> StatusEvent:
 
 
 def _opt_out_signal(*, event: StatusEvent, message_id: int, sender: Sender, provider: Provider) -> None:
-    """A provider's "this recipient opted out" (its documented codes, see docs/providers.md) is a consent
-    change like a STOP reply."""
-    opted_out = (event.error_code and event.error_code in provider.opt_out_error_codes) or (
-        isinstance(event.raw, dict) and event.raw.get("opted_out") is True
-    )
-    if not opted_out:
+    """A report that says "this recipient opted out" in a field of its own (Sendblue's ``opted_out``) is a
+    consent change like a STOP reply. Opt-out error codes are acted on with every other cause (``causes``)."""
+    if not (isinstance(event.raw, dict) and event.raw.get("opted_out") is True):
         return
     phone = Message.objects.filter(pk=message_id).values_list("to", flat=True).first()
-    if phone:
+    if phone and not Suppression.objects.filter(phone=phone, opted_out=True).exists():
         consent_record(
             phone=phone,
             action=ConsentEvent.Action.OPT_OUT,
             method=ConsentEvent.Method.PROVIDER,
-            detail=f"{sender.provider} reported opt-out (code {event.error_code or 'opted_out'})",
+            detail=f"{sender.provider} reported opt-out (opted_out)",
+            message=Message(pk=message_id),
+            as_received=True,
         )

@@ -1,43 +1,122 @@
-"""Replies: each inbound message stored once (per provider id) under the number that wrote it, and the
-STOP / START keywords applied to the consent ledger."""
+"""Replies: each inbound message stored once (per provider id) under the address that wrote it, whatever that
+address is (a number phonenumbers does not know, a short code, an alphanumeric sender: nothing is dropped),
+linked to the message of ours it answers; and the sender's keywords applied.
+
+A reply that is, as a whole, one of its sender's keywords (case, surrounding spaces and punctuation aside):
+
+- opt-out (STOP ...): the number opts out in the consent ledger, with the reply as its cause;
+- opt-in (START ...): a number that had opted out opts back in;
+- help (HELP ...): answered with the sender's help text.
+
+A consent change is confirmed once, by one message through the same sender; a keyword that changes nothing (a
+second STOP) is stored and not answered. Nothing is sent from here for a sender whose provider answers these
+keywords itself (``Sender.provider_answers_keywords``): the change is still recorded."""
 
 from __future__ import annotations
 
 import logging
+import re
 
-from ..models import ConsentEvent, Message, Sender
-from ..phones import phone_as_received, phone_e164
+from django.db import transaction
+
+from ..models import ConsentEvent, Message, Sender, Suppression
+from ..phones import is_phone_address, phone_as_received
 from ..providers.base import StatusEvent
 from .consent import consent_record
 
 logger = logging.getLogger("messaging")
 S = Message.Status
-OPT_OUT_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "opt-out", "revoke"}
-OPT_IN_WORDS = {"start", "unstop", "subscribe", "yes"}
+K = Message.Keyword
+# Punctuation and spaces around a keyword do not count ("Stop.", " STOP!! ").
+_AROUND = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def keyword_words(text: str) -> set[str]:
+    """The words of a sender's keyword setting ("STOP, END"), compared case-insensitively."""
+    return {word.strip().casefold() for word in re.split(r"[,\n;]", text or "") if word.strip()}
+
+
+def keyword_of(sender: Sender, body: str) -> str:
+    """The keyword a whole reply is for this sender (``Message.Keyword``), or "". Opt-out wins over the others
+    when a word is in two lists."""
+    word = _AROUND.sub("", (body or "").strip()).casefold()
+    if not word:
+        return ""
+    for keyword, words in ((K.OPT_OUT, sender.opt_out_keywords), (K.OPT_IN, sender.opt_in_keywords),
+                           (K.HELP, sender.help_keywords)):
+        if word in keyword_words(words):
+            return keyword
+    return ""
+
+
+def _answered_message(sender: Sender, address: str) -> tuple[int | None, int | None]:
+    """The most recent message of ours from this sender to this address (what the reply answers), and its
+    contact."""
+    if not address:
+        return None, None
+    row = (Message.objects.filter(sender=sender, to=address, direction=Message.Direction.OUTBOUND)
+           .order_by("-id").values_list("pk", "contact_id").first())
+    return row if row else (None, None)
 
 
 def inbound_record(*, sender: Sender, event: StatusEvent) -> Message:
-    """Store a reply (once per provider id) under the number that wrote it, and apply STOP/START keywords."""
+    """Store a reply (once per provider id) and apply its keyword. Returns the stored reply."""
     raw = event.raw if isinstance(event.raw, dict) else {}
-    counterpart = raw.get("From") or raw.get("from") or raw.get("number") or ""
-    phone = phone_as_received(counterpart) if counterpart else ""
-    fields = {"to": phone, "body": event.body, "status": S.RECEIVED, "provider_status": event.raw_status[:40]}
-    if event.provider_message_id:
-        message, created = Message.objects.get_or_create(
-            sender=sender, direction=Message.Direction.INBOUND, provider_message_id=event.provider_message_id,
-            defaults=fields,
-        )
-    else:
-        message, created = Message.objects.create(sender=sender, direction=Message.Direction.INBOUND, **fields), True
-    word = event.body.strip().lower()
-    if created and phone and word in OPT_OUT_WORDS | OPT_IN_WORDS:
-        action = ConsentEvent.Action.OPT_OUT if word in OPT_OUT_WORDS else ConsentEvent.Action.OPT_IN
-        try:
-            phone_e164(phone)
-        except ValueError:
-            # Not a valid phone number, so not one we send to: there is nothing to opt out or in.
-            logger.warning("reply %s comes from a number that is not valid: no consent change", message.pk)
-            return message
-        consent_record(phone=phone, action=action, method=ConsentEvent.Method.KEYWORD,
-                       detail=f"replied {event.body.strip()[:20]!r} to {sender.name}")
+    counterpart = event.recipient or raw.get("From") or raw.get("from") or raw.get("number") or ""
+    address = phone_as_received(str(counterpart))
+    answered_id, contact_id = _answered_message(sender, address)
+    fields = {
+        "to": address, "body": event.body, "status": S.RECEIVED, "provider_status": event.raw_status[:40],
+        "media_urls": list(getattr(event, "media_urls", ()) or ()), "in_reply_to_id": answered_id,
+        "contact_id": contact_id, "keyword": keyword_of(sender, event.body), "kind": Message.Kind.MESSAGE,
+        "sent_at": event.occurred_at,
+    }
+    with transaction.atomic():
+        if event.provider_message_id:
+            message, created = Message.objects.get_or_create(
+                sender=sender, direction=Message.Direction.INBOUND, provider_message_id=event.provider_message_id,
+                defaults=fields,
+            )
+        else:
+            message = Message.objects.create(sender=sender, direction=Message.Direction.INBOUND, **fields)
+            created = True
+        if created and message.keyword and address:
+            _keyword_apply(sender, message)
     return message
+
+
+def _keyword_apply(sender: Sender, reply: Message) -> None:
+    """The consent change and the answer a keyword reply asks for (in the reply's transaction)."""
+    if reply.keyword == K.HELP:
+        _answer(sender, reply, sender.help_text_reply)
+        return
+    opt_out = reply.keyword == K.OPT_OUT
+    # One change per number at a time: lock its current state (created subscribed when unknown).
+    Suppression.objects.get_or_create(phone=reply.to, defaults={"opted_out": False})
+    state = Suppression.objects.select_for_update().filter(phone=reply.to).values_list("opted_out", flat=True)
+    if bool(state.first()) == opt_out:
+        return  # already so: nothing changes, nothing is sent
+    consent_record(
+        phone=reply.to,
+        action=ConsentEvent.Action.OPT_OUT if opt_out else ConsentEvent.Action.OPT_IN,
+        method=ConsentEvent.Method.KEYWORD,
+        detail=f"replied {reply.body.strip()[:20]!r} to {sender.name}",
+        message=reply,
+        as_received=True,
+    )
+    _answer(sender, reply, sender.opt_out_text if opt_out else sender.opt_in_text)
+
+
+def _answer(sender: Sender, reply: Message, text: str) -> None:
+    """Send a keyword's answer through the sender the reply came to, unless its provider answers keywords
+    itself, the text is empty, or the address cannot be messaged (an alphanumeric sender)."""
+    text = (text or "").strip()
+    if sender.provider_answers_keywords or not text or not is_phone_address(reply.to) or not sender.is_active:
+        return
+    from .queueing import message_create
+
+    try:
+        message_create(sender=sender, to=reply.to, body=text, contact_id=reply.contact_id,
+                       kind=Message.Kind.KEYWORD, in_reply_to=reply)
+    except ValueError as exc:  # the provider cannot take this text: the change stands, the answer is not sent
+        logger.warning("keyword answer to reply %s not sent: %s", reply.pk, exc)

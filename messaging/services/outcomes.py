@@ -13,6 +13,7 @@ from django.utils import timezone
 from .. import pacing
 from ..models import Dispatch, Message, MessageEvent, Sender
 from ..providers.base import AmbiguousError, PermanentError, ProviderError, SendResult, TransientError
+from .causes import cause_of, failure_act
 from .circuit import circuit_open_until, circuit_record
 from .counters import counters_move
 from .events import events_apply_pending
@@ -37,7 +38,7 @@ def sent_record(sender: Sender, sent: list[tuple[Message, SendResult]]) -> None:
             cursor.execute(
                 f"""WITH v(id, pid) AS (VALUES {values})
                     UPDATE {table} SET status = %s, provider_message_id = v.pid, sent_at = %s, updated_at = %s,
-                           error_code = '', error_message = ''
+                           error_code = '', error_message = '', error_cause = ''
                     FROM v WHERE {table}.id = v.id AND {table}.status = %s
                     RETURNING {table}.id, {table}.campaign_id""",
                 [*params, S.SENT, stamp, stamp, old],
@@ -82,7 +83,9 @@ def send_failed(*, message: Message, error: ProviderError) -> str:
     backoff, or the provider's hint) or ``failed``. Returns the status the message moved to."""
     code = error.code or (str(error.http_status) if error.http_status else "")
     text = str(error)[:1000]
-    failed = {"error_code": code, "error_message": text}
+    provider = message.sender.provider
+    cause = cause_of(provider, error.code, http_status=error.http_status)
+    failed = {"error_code": code, "error_message": text, "error_cause": cause}
     with transaction.atomic():
         if isinstance(error, AmbiguousError):
             status, fields = S.UNCONFIRMED, {"error_message": text}
@@ -99,8 +102,10 @@ def send_failed(*, message: Message, error: ProviderError) -> str:
                           "next_attempt_at": timezone.now() + timedelta(seconds=delay)}
         else:
             status, fields = S.FAILED, failed
-        message_move(message.pk, status, from_statuses=(S.SENDING,), fields=fields)
+        moved = message_move(message.pk, status, from_statuses=(S.SENDING,), fields=fields)
         event_record(message, status, code=code, text=text)
+        if moved and status == S.FAILED:
+            failure_act(message_id=message.pk, cause=cause, provider=provider, code=code, sender_id=message.sender_id)
     return status
 
 

@@ -147,16 +147,19 @@ def messages_requeue_failed(*, campaign_id: int) -> int:
 
 
 def message_create(*, sender: Sender, to: str, body: str, media_urls: list[str] | None = None,
-                   contact_id: int | None = None) -> Message:
-    """Queue one message outside any campaign (test sends, single messages) and enqueue its send. ValueError,
-    in plain words, when the sender's provider cannot take it."""
+                   contact_id: int | None = None, kind: str = Message.Kind.MESSAGE,
+                   in_reply_to: Message | None = None) -> Message:
+    """Queue one message outside any campaign (test sends, answers to replies, keyword answers) and enqueue its
+    send. ValueError, in plain words, when the sender's provider cannot take it. A keyword answer
+    (``Message.Kind.KEYWORD``) goes to a number that has just opted out: it is the one message such a number
+    still gets (the claim lets it through)."""
     problems = sender_content_problems(sender=sender, body=body, media_urls=media_urls or [])
     if problems:
         raise ValueError(" ".join(problems))
     with transaction.atomic():
         message = Message.objects.create(
             sender=sender, to=to, body=body, media_urls=media_urls or [], contact_id=contact_id,
-            dispatched_at=timezone.now(),
+            dispatched_at=timezone.now(), kind=kind, in_reply_to=in_reply_to,
         )
         transaction.on_commit(lambda: _enqueue_send([message.pk]))
     return message
