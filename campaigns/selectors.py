@@ -41,10 +41,17 @@ def contact_timezones(contact_ids: Iterable[int]) -> dict[int, str]:
 
 
 def campaign_summary(*, campaign: Campaign) -> dict:
+    delivery = messaging.campaign_delivery(campaign_id=campaign.pk)
+    replies = messaging.campaign_replies(campaign_id=campaign.pk)
+    counts = delivery["counts"]
+    reached = sum(counts.get(s, 0) for s in ("sent", "delivered", "undelivered"))
+    replies["reply_rate"] = round(100 * replies["repliers"] / reached, 1) if reached else 0.0
     return {"status": campaign.status, "suppressed": campaign.suppressed_count,
+            "paused_reason": campaign.paused_reason,
             "waiting_window": messaging.campaign_waiting_for_window(campaign_id=campaign.pk)
             if campaign.window_start is not None else 0,
-            **messaging.campaign_delivery(campaign_id=campaign.pk)}
+            "replies": replies,
+            **delivery}
 
 
 def campaign_recipients(*, campaign: Campaign, status: str | None = None, search: str = "") -> QuerySet:

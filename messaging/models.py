@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from .fields import EncryptedJSONField, EncryptedTextField
 from .providers import provider_choices
+from .providers.base.causes import cause_info
 
 
 DEFAULT_OPT_OUT_KEYWORDS = "STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT"
@@ -45,27 +46,28 @@ class Sender(models.Model):
     mps = models.FloatField("messages per second", default=1.0)
     # Keywords: a reply that is, as a whole, one of these words (case, surrounding spaces and punctuation aside).
     opt_out_keywords = models.CharField(
-        "opt-out keywords", max_length=300, default=DEFAULT_OPT_OUT_KEYWORDS,
-        help_text="A reply that is one of these words opts its number out. Separate words with commas.",
+        "opt-out keywords", max_length=300, blank=True, default=DEFAULT_OPT_OUT_KEYWORDS,
+        help_text="A reply that is one of these words opts its number out. Separate words with commas; left "
+        "empty, the standard words.",
     )
     opt_in_keywords = models.CharField(
-        "opt-in keywords", max_length=300, default=DEFAULT_OPT_IN_KEYWORDS,
+        "opt-in keywords", max_length=300, blank=True, default=DEFAULT_OPT_IN_KEYWORDS,
         help_text="A reply that is one of these words opts its number back in.",
     )
     help_keywords = models.CharField(
-        "help keywords", max_length=300, default=DEFAULT_HELP_KEYWORDS,
+        "help keywords", max_length=300, blank=True, default=DEFAULT_HELP_KEYWORDS,
         help_text="A reply that is one of these words is answered with the help text.",
     )
     opt_out_text = models.TextField(
-        "opt-out confirmation", default=DEFAULT_OPT_OUT_TEXT,
-        help_text="Sent once when a number opts out by keyword.",
+        "opt-out confirmation", blank=True, default=DEFAULT_OPT_OUT_TEXT,
+        help_text="Sent once when a number opts out by keyword. Empty: nothing is sent.",
     )
     opt_in_text = models.TextField(
-        "opt-in confirmation", default=DEFAULT_OPT_IN_TEXT,
-        help_text="Sent once when a number opts back in by keyword.",
+        "opt-in confirmation", blank=True, default=DEFAULT_OPT_IN_TEXT,
+        help_text="Sent once when a number opts back in by keyword. Empty: nothing is sent.",
     )
     help_text_reply = models.TextField(
-        "help text", default=DEFAULT_HELP_TEXT, help_text="The answer to a help keyword.",
+        "help text", blank=True, default=DEFAULT_HELP_TEXT, help_text="The answer to a help keyword. Empty: nothing is sent.",
     )
     provider_answers_keywords = models.BooleanField(
         "provider answers keywords", default=False,
@@ -170,6 +172,11 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.to} [{self.status}]"
+
+    @property
+    def cause(self):
+        """What the error means, across providers (label, explanation, advice), or None without one."""
+        return cause_info(self.error_cause) if self.error_cause else None
 
 
 # Rank for "state only moves forward". Equal rank never replaces; a higher rank may replace a lower one.

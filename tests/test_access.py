@@ -35,11 +35,14 @@ ACTIONS: dict[tuple[str, str], set[str]] = {
     ("campaigns.contact", "remove_tag"): MANAGER_UP,
     ("campaigns.contact", "opt_out"): MANAGER_UP,
     ("campaigns.contact", "opt_in"): ADMIN_ONLY,
+    ("campaigns.contact", "clear_number_flag"): MANAGER_UP,
     ("campaigns.contact", "export_csv"): MANAGER_UP,
     ("messaging.message", "resend_unconfirmed"): MANAGER_UP,
     ("messaging.message", "confirm_sent"): MANAGER_UP,
     ("messaging.sender", "check_credentials"): ADMIN_ONLY,
     ("messaging.consentevent", "undo"): ADMIN_ONLY,
+    ("messaging.reply", "mark_read"): MANAGER_UP,
+    ("messaging.reply", "mark_unread"): MANAGER_UP,
 }
 
 # Models a Campaign manager may add to and change; an Administrator may change everything the admin lets anyone
@@ -142,6 +145,10 @@ URLS: dict[str, list[tuple[str, dict, str, list]]] = {
     "campaigns:import_report": [("get", {}, "job", ["campaigns.view_importjob"])],
     "admin:campaigns_importjob_mapping": [("get", {}, "job", ["campaigns.add_importjob"])],
     "admin:campaigns_importjob_resume": [("post", {}, "job", ["campaigns.view_importjob", "campaigns.add_importjob"])],
+    "admin:messaging_reply_conversation": [
+        ("get", {}, "reply", ["messaging.view_message"]),
+        ("post", {}, "reply", ["messaging.view_message", "messaging.answer_message"]),
+    ],
 }
 
 STANDARD_ADMIN_SUFFIXES = ("_changelist", "_add", "_history", "_delete", "_change")
@@ -204,9 +211,16 @@ def test_each_staff_url_answers_as_the_role_allows(client, roles, make_sender, m
     elif obj == "job":
         job = import_job_create(upload=SimpleUploadedFile("people.csv", b"phone\n+12125550100\n"), user=None)
         args = [job.pk]
+    elif obj == "reply":
+        from messaging.models import Message
+
+        reply = Message.objects.create(sender=campaign.sender, direction="inbound", to="+12125550100", body="Hello",
+                                       status="received")
+        args = [reply.pk]
     url = reverse(name, args=args + ([kwargs["action"]] if "action" in kwargs else []))
     client.force_login(user)
-    response = getattr(client, method)(url, {"body": "Hi", "phone": ""} if method == "post" else {})
+    data = {"body": "Hi", "phone": "", "sender": campaign.sender_id} if method == "post" else {}
+    response = getattr(client, method)(url, data)
     allowed = _allowed(user, needed)
     if allowed:
         assert response.status_code not in (401, 403), f"{role} refused {name} {kwargs}"
@@ -215,6 +229,8 @@ def test_each_staff_url_answers_as_the_role_allows(client, roles, make_sender, m
         assert response.status_code == 403, f"{role} was let through {name} {kwargs}: {response.status_code}"
         campaign.refresh_from_db()
         assert campaign.status == Campaign.Status.DRAFT
+        if obj == "reply":
+            assert not Message.objects.filter(direction="outbound", kind="answer").exists()
 
 
 def test_the_attacks_from_the_report_are_refused(client, roles, make_sender, make_audience, make_campaign, engine):

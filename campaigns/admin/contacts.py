@@ -205,16 +205,20 @@ class CustomFieldFilter(admin.SimpleListFilter):
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    list_display = ("phone", "first_name", "last_name", "email", "opted_out", "is_fixed_line", "created_at")
-    list_filter = ("opted_out", "is_fixed_line", "lists", "tags", CustomFieldFilter)
+    list_display = ("phone", "first_name", "last_name", "email", "opted_out", "is_fixed_line", "number_flag",
+                    "created_at")
+    list_filter = ("opted_out", "is_fixed_line", "number_problem", "lists", "tags", CustomFieldFilter)
     search_fields = ("phone", "first_name", "last_name", "email")
     filter_horizontal = ("tags",)
     inlines = [MembershipInline]
     show_full_result_count = False
     change_list_template = "admin/campaigns/contact/change_list.html"
     action_form = ContactActionForm
-    actions = ["add_to_list", "remove_from_list", "add_tag", "remove_tag", "opt_out", "opt_in", "export_csv"]
-    readonly_fields = ("opted_out",)  # consent changes go through the ledger (the opt-out/opt-in actions)
+    actions = ["add_to_list", "remove_from_list", "add_tag", "remove_tag", "opt_out", "opt_in", "clear_number_flag",
+               "export_csv"]
+    # Consent changes go through the ledger (the opt-out/opt-in actions); flags come from providers' reports and
+    # are cleared by the action.
+    readonly_fields = ("opted_out", "number_flag")
     form = ContactForm
 
     def _custom_keys(self, request) -> list[str]:
@@ -228,7 +232,7 @@ class ContactAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         main = (None, {"fields": ("phone", ("first_name", "last_name"), "email", "timezone", "opted_out",
-                                  "is_fixed_line", "tags")})
+                                  "is_fixed_line", "number_flag", "tags")})
         if not self._editable(request, obj):
             return [main, ("Custom fields", {"fields": ("custom_fields_table",)})]
         names = [CUSTOM_PREFIX + key for key in ContactForm.keys_for(obj, self._custom_keys(request))]
@@ -244,6 +248,13 @@ class ContactAdmin(admin.ModelAdmin):
         form = super().get_form(request, obj, change, **kwargs)
         form.known_keys = self._custom_keys(request)
         return form
+
+    @admin.display(description="number flagged", ordering="number_problem")
+    def number_flag(self, obj) -> str:
+        if obj is None or not obj.number_problem:
+            return "-"
+        when = f" on {obj.number_problem_at:%Y-%m-%d}" if obj.number_problem_at else ""
+        return f"{obj.get_number_problem_display()}{when}: {obj.number_problem_detail}. Skipped at launch."
 
     @admin.display(description="custom fields")
     def custom_fields_table(self, obj) -> str:
@@ -311,6 +322,11 @@ class ContactAdmin(admin.ModelAdmin):
         n = services.contacts_consent_set(contact_ids=list(queryset.values_list("pk", flat=True)), opted_out=False,
                                           user=request.user)
         self.message_user(request, f"{n} contacts opted back in; the consent ledger records it under your name.")
+
+    @admin.action(description="Clear the number flag (include again at launch)", permissions=["change"])
+    def clear_number_flag(self, request, queryset):
+        n = services.contacts_number_clear(contacts=list(queryset.exclude(number_problem="")), user=request.user)
+        self.message_user(request, f"{n} contacts will be messaged again by the next launch.")
 
     @admin.action(description="Export to CSV", permissions=["export"])
     def export_csv(self, request, queryset):

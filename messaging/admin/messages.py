@@ -12,13 +12,27 @@ from django.utils.html import format_html
 from .. import services
 from ..encoding import segment_info
 from ..models import Dispatch, Message, MessageEvent
+from ..providers.base import CAUSE_CHOICES
+
+
+class CauseFilter(admin.SimpleListFilter):
+    """What a failure means, across providers (``messaging.providers.base.causes``)."""
+
+    title = "error cause"
+    parameter_name = "cause"
+
+    def lookups(self, request, model_admin):
+        return CAUSE_CHOICES
+
+    def queryset(self, request, queryset):
+        return queryset.filter(error_cause=self.value()) if self.value() else queryset
 
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "to", "sender", "campaign_name", "direction", "status", "error_code", "attempts",
+    list_display = ("id", "to", "sender", "campaign_name", "direction", "kind", "status", "error", "attempts",
                     "sent_at", "delivered_at", "updated_at")
-    list_filter = ("status", "direction", "sender")
+    list_filter = ("status", "direction", "kind", CauseFilter, "sender")
     search_fields = ("to", "provider_message_id", "body")
     list_select_related = ("sender",)
     # The campaign and the contact are another app's rows: shown by name from the dispatch record, or by id,
@@ -41,6 +55,15 @@ class MessageAdmin(admin.ModelAdmin):
         label = getattr(obj, "campaign_label", None) or f"campaign #{obj.campaign_id}"
         return format_html('<a href="{}">{}</a>', reverse("admin:campaigns_campaign_change", args=[obj.campaign_id]),
                            label)
+
+    @admin.display(description="error", ordering="error_code")
+    def error(self, obj):
+        if not (obj.error_code or obj.error_cause):
+            return "-"
+        cause = obj.cause
+        label = f"{cause.label}: " if cause else ""
+        return format_html('<span title="{}">{}{}</span>', f"{cause.explanation} {cause.advice}" if cause else "",
+                           label, obj.error_code or "")
 
     @admin.display(description="contact")
     def contact_link(self, obj):

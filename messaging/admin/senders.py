@@ -4,6 +4,7 @@ the provider's documented limits, and a credentials check."""
 from __future__ import annotations
 
 import json
+import re
 
 from django import forms
 from django.contrib import admin, messages
@@ -65,6 +66,39 @@ class SenderForm(forms.ModelForm):
     class Meta:
         model = Sender
         exclude = ("credentials", "callback_password")
+        widgets = {name: forms.Textarea(attrs={"rows": 2, "cols": 60})
+                   for name in ("opt_out_text", "opt_in_text", "help_text_reply")}
+
+    def _keywords(self, name: str) -> str:
+        """One word per keyword, upper case, comma-separated; empty: the standard words (a number can always opt
+        out)."""
+        words = [w.strip().upper() for w in re.split(r"[,\n;]", self.cleaned_data.get(name) or "") if w.strip()]
+        if not words:
+            return Sender._meta.get_field(name).default
+        bad = [w for w in words if " " in w or len(w) > 30]
+        if bad:
+            raise forms.ValidationError(f"A keyword is one word: {', '.join(bad)}.")
+        return ", ".join(dict.fromkeys(words))
+
+    def clean_opt_out_keywords(self):
+        return self._keywords("opt_out_keywords")
+
+    def clean_opt_in_keywords(self):
+        return self._keywords("opt_in_keywords")
+
+    def clean_help_keywords(self):
+        return self._keywords("help_keywords")
+
+    def _keyword_overlap(self) -> None:
+        lists = {name: {w.strip() for w in (self.cleaned_data.get(name) or "").split(",") if w.strip()}
+                 for name in ("opt_out_keywords", "opt_in_keywords", "help_keywords")}
+        names = list(lists)
+        for i, first in enumerate(names):
+            for second in names[i + 1:]:
+                both = lists[first] & lists[second]
+                if both:
+                    self.add_error(second, f"{', '.join(sorted(both))} is already a keyword above: a word has one "
+                                           "meaning.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -135,6 +169,7 @@ class SenderForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        self._keyword_overlap()
         provider = cleaned.get("provider")
         given = cleaned.get("credentials_input", {})
         if provider in PROVIDERS:
@@ -198,6 +233,12 @@ class SenderAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "provider", "address", "is_active", "mps", "pace_in_use")}),
         ("Credentials", {"fields": ("credentials_input", "callback_password_input", "callback_password_clear")}),
+        ("Replies and keywords", {
+            "fields": ("opt_out_keywords", "opt_in_keywords", "help_keywords", "opt_out_text", "opt_in_text",
+                       "help_text_reply", "provider_answers_keywords"),
+            "description": "A reply that is, as a whole, one of these words (case, spaces and punctuation aside) "
+                           "changes the number's consent or asks for help. Each change is confirmed once.",
+        }),
         ("Advanced", {"fields": ("api_base_url", "options")}),
         ("For the provider's console", {"fields": ("uuid", "callbacks", "webhook_urls", "provider_limits")}),
         ("History", {"fields": ("created_at", "updated_at")}),

@@ -20,6 +20,10 @@
         const cell = panel.querySelector(`[data-count="${name}"]`);
         if (cell) cell.textContent = n;
       }
+      for (const [name, n] of Object.entries(data.replies || {})) {
+        const cell = panel.querySelector(`[data-reply="${name}"]`);
+        if (cell) cell.textContent = n;
+      }
       const waiting = panel.querySelector('[data-count="waiting_window"]');
       if (waiting) waiting.textContent = data.waiting_window;
       const total = panel.querySelector('[data-count="total"]');
