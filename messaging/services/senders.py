@@ -24,15 +24,23 @@ def callback_password_needed(*, provider: str, options: dict | None) -> bool:
     return cls.callback_password_needed(options or {})
 
 
+KEYWORD_SETTINGS = ("opt_out_keywords", "opt_in_keywords", "help_keywords", "opt_out_text", "opt_in_text",
+                    "help_text_reply", "provider_answers_keywords")
+
+
 def sender_create(*, name: str, provider: str, address: str = "", credentials: dict | None = None,
                   api_base_url: str = "", options: dict | None = None, mps: float = 1.0, is_active: bool = True,
-                  callback_password: str = "") -> Sender:
-    """A new sender. One that needs a callback password and is given none gets a random one."""
+                  callback_password: str = "", **keywords) -> Sender:
+    """A new sender. One that needs a callback password and is given none gets a random one. ``keywords``: any
+    of KEYWORD_SETTINGS (the others keep their defaults)."""
+    unknown = set(keywords) - set(KEYWORD_SETTINGS)
+    if unknown:
+        raise TypeError(f"sender_create() got unexpected settings: {', '.join(sorted(unknown))}")
     if not callback_password and callback_password_needed(provider=provider, options=options):
         callback_password = callback_password_new()
     return Sender.objects.create(
         name=name, provider=provider, address=address, credentials=credentials or {}, api_base_url=api_base_url,
-        options=options or {}, mps=mps, is_active=is_active, callback_password=callback_password,
+        options=options or {}, mps=mps, is_active=is_active, callback_password=callback_password, **keywords,
     )
 
 
