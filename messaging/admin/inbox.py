@@ -68,7 +68,7 @@ class AnswerForm(forms.Form):
 
 @admin.register(Reply)
 class ReplyAdmin(admin.ModelAdmin):
-    list_display = ("received", "who", "text", "media", "sender", "campaign", "keyword", "read")
+    list_display = ("received", "who", "text", "attachments", "sender", "campaign", "keyword", "read")
     list_display_links = None
     list_filter = (ReadFilter, "sender", CampaignFilter, "keyword")
     search_fields = ("to", "body")
@@ -131,7 +131,7 @@ class ReplyAdmin(admin.ModelAdmin):
         return Truncator(obj.body or "").chars(80) or "-"
 
     @admin.display(description="media")
-    def media(self, obj):
+    def attachments(self, obj):
         count = len(obj.media_urls or [])
         return f"{count} file{'s' if count != 1 else ''}" if count else "-"
 
