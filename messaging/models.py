@@ -13,7 +13,6 @@ from .fields import EncryptedJSONField, EncryptedTextField
 from .providers import provider_choices
 from .providers.base.causes import cause_info
 
-
 DEFAULT_OPT_OUT_KEYWORDS = "STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT"
 DEFAULT_OPT_IN_KEYWORDS = "START, UNSTOP, YES"
 DEFAULT_HELP_KEYWORDS = "HELP, INFO"

@@ -37,8 +37,8 @@ from .inbound import inbound_record
 from .outbound import callback_url, outbound_for
 from .outcomes import send_failed, send_recorded
 from .queueing import QueueResult, message_create, messages_queue, messages_requeue_failed
-from .replies import AnswerRefused, conversation_mark_read, replies_mark, reply_answer
 from .reconcile import message_confirm_sent, message_reconcile, message_resend
+from .replies import AnswerRefused, conversation_mark_read, replies_mark, reply_answer
 from .senders import callback_password_needed, callback_password_new, sender_create, sender_ensure
 from .status import message_move, messages_move
 from .sweep import messages_sweep

@@ -13,8 +13,8 @@ from __future__ import annotations
 from django.db import transaction
 
 from ..models import STATUS_RANK, ConsentEvent, Message, MessageEvent, Sender, Suppression
-from ..providers.codes import error_meaning
 from ..providers.base import Provider, StatusEvent
+from ..providers.codes import error_meaning
 from .causes import cause_of, failure_act
 from .consent import consent_record
 from .history import event_new, event_store_once

@@ -7,6 +7,7 @@ default needs no change here. Bodies are personalized at send time (see ``outbou
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from ..models import Dispatch, Message, Sender, Suppression
 from ..selectors import sender_content_problems
 from .counters import counters_add
 
+logger = logging.getLogger("messaging")
 S = Message.Status
 RESENDABLE = (S.FAILED, S.UNDELIVERED)  # a resend goes to recipients whose latest message ended so
 
@@ -166,6 +168,12 @@ def message_create(*, sender: Sender, to: str, body: str, media_urls: list[str] 
 
 
 def _enqueue_send(ids: list[int]) -> None:
+    """Enqueue the send of messages just committed. A broker that cannot take it now loses nothing: the sweep
+    enqueues single messages that were not picked up (``sweep``), so the caller (a webhook answering a keyword)
+    is not failed for it."""
     from ..tasks import send_batch
 
-    send_batch.delay(ids)
+    try:
+        send_batch.delay(ids)
+    except Exception:  # noqa: BLE001 - any broker error; the sweep sends them later
+        logger.exception("send of messages %s not enqueued now; the sweep will", ids)
