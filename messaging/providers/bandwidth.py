@@ -20,6 +20,9 @@ nothing, so the unguessable sender uuid in our callback URL is the credential; o
 callbackUrl (https://user:pass@host/..., the only mechanism the documentation offers) and required back on every
 callback.
 
+Inbound messages (the application's callback): the same event with ``direction`` "in" and ``state`` "received";
+``from`` wrote it to ``to`` (our number), ``text`` its text, ``media`` its media URLs (MMS).
+
 Reconciliation (``find``): the list filtered by from, to, direction=out and the window (fromDateTime /
 toDateTime), matched on ``tag`` (our message id) plus to, from and ``time``; pages are followed through the
 ``Link: rel="next"`` header (how v1 lists page, assumed). A full page with no next link, more pages than the cap,
@@ -304,8 +307,17 @@ class BandwidthProvider(BasicAuthCallbackProvider):
             error_message=(description or DELIVERY_CODES.get(code, "")) if code else "",
             event_id=lookup_event_id(message_id, raw_status) if source == "lookup" else "",
             our_message_id=None if inbound else our_message_id(item.get("tag")),
-            recipient=str(item.get("to") or ""),
+            # A reply: `from` wrote it to `to` (our number); an outbound message's recipient is its `to`.
+            recipient=str(item.get("from" if inbound else "to") or ""),
             direction="inbound" if inbound else "outbound",
             body=str(item.get("text") or "") if inbound else "",
             raw=self.scrub(dict(item)),
+            media_urls=_media(item.get("media")) if inbound else (),
+            to_address=str(item.get("to") or "") if inbound else "",
         )
+
+
+def _media(value: Any) -> tuple[str, ...]:
+    """An MMS event's ``media``: a list of URLs (one URL alone is read too)."""
+    values = value if isinstance(value, list) else [value]
+    return tuple(str(item) for item in values if isinstance(item, str) and item)

@@ -9,6 +9,8 @@ The facts relied on here, and what is assumed, are in docs/providers.md, CloudVN
   documentation does not say which status goes with which code.
 - Status callbacks (assumed, CloudVNO specifies none): parsed as Twilio's (form-encoded, `MessageSid`,
   `MessageStatus`, `ErrorCode`) with the other spellings listed there, JSON accepted too.
+- Inbound messages (documented): form fields `MessageSid`, `From` (who wrote), `To` (our number), `Body`,
+  `NumMedia` and `MediaUrl0`...; a callback carrying `Body` or `NumMedia` and no outbound status is one.
 - Signature: hex HMAC-SHA256 keyed with the `webhook_secret` credential (the docs call the key `auth_token`) over
   the full callback URL followed directly (no `?`) by `urlencode(sorted(params))`. For a JSON body, where the
   documented scheme is undefined, we take URL + raw body as the signed string.
@@ -207,6 +209,7 @@ class CloudvnoProvider(Provider):
         inbound = carries_message and raw_status.lower() in ("", "received", "receiving")
         code = clean_error_code(first_of(params, "ErrorCode", "error_code", default=None))
         message = str(first_of(params, "ErrorMessage", "error_message")) if code else ""
+        # A reply: who wrote it and to which of our numbers, as CloudVNO gives them.
         recipient = str(first_of(params, "From", "from")) if inbound else str(first_of(params, "To", "to"))
         return [
             StatusEvent(
@@ -221,5 +224,18 @@ class CloudvnoProvider(Provider):
                 direction="inbound" if inbound else "outbound",
                 body=body if inbound else "",
                 raw=dict(params),
+                media_urls=_media(params) if inbound else (),
+                to_address=str(first_of(params, "To", "to")) if inbound else "",
             )
         ]
+
+
+def _media(params: dict) -> tuple[str, ...]:
+    """A reply's ``MediaUrl0``... in order. ``NumMedia`` says how many; every numbered field present is read, so
+    a count that disagrees loses nothing."""
+    numbered = []
+    for name, value in params.items():
+        number = name[len("MediaUrl"):] if isinstance(name, str) and name.startswith("MediaUrl") else ""
+        if number.isascii() and number.isdigit() and len(number) <= 4 and value not in (None, ""):
+            numbered.append((int(number), str(value)))
+    return tuple(url for _, url in sorted(numbered))

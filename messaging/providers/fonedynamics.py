@@ -16,7 +16,8 @@ The facts relied on here, and what is assumed, are in docs/providers.md, Fone Dy
   never "not sent".
 - Leased sender (``From`` blank): replies to the message reach us only through the lease's ``WebhookUri``, so it
   is set to this sender's inbound webhook (with the callback Basic credentials when configured) and
-  ``WebhookMethod`` to POST; the reply body is assumed to be the Message resource with ``Direction: Receive``.
+  ``WebhookMethod`` to POST; the reply body is assumed to be the Message resource with ``Direction: Receive``:
+  ``From`` wrote it to ``To`` (our number), ``Text`` its text. The API documents SMS only: a reply has no media.
 - Rate limits are not documented: 429 and 5xx are transient like everywhere else.
 - Callback Basic auth: nothing is signed; the unguessable sender uuid in our URL is the credential. With a
   ``callback_username`` option and an (encrypted) ``callback_password``, both are embedded in the webhook URIs
@@ -236,10 +237,12 @@ class FonedynamicsProvider(BasicAuthCallbackProvider):
             error_message=str(first_of(resource, "ErrorMessage", "ErrorDescription")) if code else "",
             event_id=lookup_event_id(sid, raw_status) if source == "lookup" else "",
             our_message_id=None if inbound else our_message_id(resource.get("ExternalId")),
-            recipient=str(resource.get("To") or ""),
+            # A reply: `From` wrote it to `To` (our number); SMS only, so it has no media.
+            recipient=str(resource.get("From" if inbound else "To") or ""),
             direction="inbound" if inbound else "outbound",
             body=str(resource.get("Text") or "") if inbound else "",
             raw=self.scrub(dict(resource)),
+            to_address=str(resource.get("To") or "") if inbound else "",
         )
 
 

@@ -11,6 +11,10 @@ account's* token, which we do not hold for a sub-account (the credentials are au
 accepted, like V2, when it matches our token (the sender *is* the main account), and is otherwise no signature.
 A body that is not form fields is covered by no signature and is refused.
 
+Replies (the application's ``message_url``): form fields without ``Status``: ``From`` wrote it to ``To`` (our
+number), both as Plivo gives them (digits without "+"); its text is ``Text`` (SMS) or ``Body`` (MMS), possibly
+empty; its media ``Media1``... (``MediaCount`` of them); ``MessageIntent`` names a standard keyword.
+
 Split messages: each part is reported on its own; its event is keyed on ``ParentMessageUUID`` (the uuid the send
 returned) and says which part it reports (``part``, ``parts`` from ``PartInfo``); the services combine the parts
 into the whole message's status (``messaging.services.parts``).
@@ -53,6 +57,9 @@ from .base import (
     url_without_query,
 )
 
+# Fields only a reply carries (docs/providers.md, Plivo: Callbacks): its text (`Text` for SMS, `Body` for MMS),
+# its media, and the intent of a standard keyword.
+INBOUND_FIELDS = ("Text", "Body", "MediaCount", "MessageIntent")
 # Callback error codes that are the recipient's fault (failover to another sender will not help).
 RECIPIENT_ERROR_CODES = {"50", "70", "200", "60"}
 FIND_PAGE = 20  # the list endpoint's documented maximum `limit`
@@ -300,7 +307,8 @@ class PlivoProvider(Provider):
         # Every part of a split message reports under its parent's uuid, the one the send returned.
         uuid = str(first_of(params, "ParentMessageUUID", default=part_uuid))
         raw_status = str(first_of(params, "Status", "status"))
-        inbound = not raw_status and bool(first_of(params, "Text", "Body"))
+        # A reply carries no Status, and its text field even when the text is empty (or only media).
+        inbound = not raw_status and any(name in params for name in INBOUND_FIELDS)
         code = clean_error_code(params.get("ErrorCode"))
         part, parts = _part_info(params)
         try:
@@ -321,14 +329,35 @@ class PlivoProvider(Provider):
                 error_code=code,
                 error_message=ERROR_TEXT.get(code, "") if code else "",
                 sequence=sequence,
-                recipient=("+" + _digits(str(params.get("To", "")))) if params.get("To") else "",
+                # A reply: who wrote it, as Plivo gives it (digits without "+", a short code, a sender ID).
+                recipient=str(params.get("From") or "") if inbound else _as_number(params.get("To")),
                 part=part,
                 parts=parts,
                 direction="inbound" if inbound else "outbound",
                 body=str(first_of(params, "Text", "Body")) if inbound else "",
                 raw=dict(params),
+                media_urls=_media(params) if inbound else (),
+                to_address=str(params.get("To") or "") if inbound else "",
             )
         ]
+
+
+def _as_number(value) -> str:
+    """A number of a status callback (digits without "+") as E.164; anything else (a short code written with
+    letters, a sender ID) as its letters and digits."""
+    text = _digits(str(value or ""))
+    return "+" + text if text.isascii() and text.isdigit() else text
+
+
+def _media(params: dict) -> tuple[str, ...]:
+    """An MMS reply's ``Media1``... ``MediaN``, in order. ``MediaCount`` says N; every numbered field present is
+    read, so a count that disagrees loses nothing."""
+    numbered = []
+    for name, value in params.items():
+        number = name[len("Media"):] if isinstance(name, str) and name.startswith("Media") else ""
+        if number.isascii() and number.isdigit() and len(number) <= 4 and value not in (None, ""):
+            numbered.append((int(number), str(value)))
+    return tuple(url for _, url in sorted(numbered))
 
 
 def _part_info(params: dict) -> tuple[int, int]:

@@ -15,6 +15,9 @@ The facts relied on here, and what is assumed, are in docs/providers.md, Sendblu
   `offset` until a short page. The list does not echo any id of ours, so a message is matched on recipient, line,
   content and creation time within the window; two candidates, an unreadable answer or more pages than the cap
   are inconclusive, never "not sent".
+- Inbound messages (the `receive` webhook): the same JSON with `is_outbound: false`, `status: RECEIVED`; who wrote is
+  `number` (also `from_number`), our line `to_number` (also `sendblue_number`), the text `content`, the media one
+  `media_url`.
 - Callbacks: JSON with `message_handle`, `status`, `error_code`, `error_message`, `was_downgraded`, `opted_out`...
   Statuses REGISTERED, PENDING, DECLINED, ACCEPTED, SUCCESS are listed but not explained (their mapping is
   assumed). SMS downgrades (`was_downgraded: true`) may never get past SENT: that is kept in the raw payload, not
@@ -309,8 +312,17 @@ class SendblueProvider(Provider):
             occurred_at=parse_datetime_utc(first_of(params, "date_updated", "date_sent", "date_created")),
             error_code=code,
             error_message=message,
-            recipient=str(first_of(params, "number", "to_number", "from_number" if inbound else "to_number")),
+            # `number` is the other party: the recipient of ours, or who wrote a reply (also its `from_number`).
+            recipient=str(first_of(params, "number", "from_number" if inbound else "to_number")),
             direction="inbound" if inbound else "outbound",
             body=str(params.get("content") or "") if inbound else "",
             raw=self._scrub(dict(params)),
+            media_urls=_media(params.get("media_url")) if inbound else (),
+            to_address=str(first_of(params, "to_number", "sendblue_number")) if inbound else "",
         )
+
+
+def _media(value: Any) -> tuple[str, ...]:
+    """``media_url``: one URL (documented); a list of URLs is read as such."""
+    values = value if isinstance(value, list) else [value]
+    return tuple(str(item) for item in values if isinstance(item, str) and item)

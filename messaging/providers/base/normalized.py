@@ -43,7 +43,21 @@ class SendResult:
 
 @dataclass(frozen=True)
 class StatusEvent:
-    """One normalized status report about one message (from a callback or a lookup)."""
+    """One normalized status report about one message (from a callback or a lookup), or one inbound message (a
+    reply: ``direction`` "inbound", ``status`` RECEIVED).
+
+    The addresses are the provider's own strings, never normalized or checked here: a reply may come from a
+    number with or without ``+``, a short code (``898287``), an alphanumeric sender (``ACME``) or a number of a
+    range no library knows; what is stored is the inbound service's decision.
+
+    - ``recipient``: outbound, the message's recipient; inbound, the address that wrote the reply (the
+      counterpart: Plivo and CloudVNO ``From``, Sendblue ``number`` or ``from_number``, Bandwidth ``from``,
+      Fone Dynamics ``From``).
+    - ``to_address``: inbound, the address the reply was sent to (our sender's line: ``To``, ``to``,
+      Sendblue ``to_number``), as given; "" for outbound events.
+    - ``body``: inbound, the reply's text ("" when it has none); "" for outbound events.
+    - ``media_urls``: inbound, the reply's media as the provider lists them, in order (CloudVNO
+      ``MediaUrl0``..., Plivo ``Media1``..., Sendblue ``media_url``, Bandwidth ``media``); () otherwise."""
 
     provider_message_id: str
     status: str  # normalized, one of NORMALIZED_STATUSES
@@ -54,7 +68,7 @@ class StatusEvent:
     event_id: str = ""  # provider's own event id when it has one; otherwise derived from the payload
     sequence: int | None = None  # provider ordering (Plivo `Sequence`)
     our_message_id: int | None = None  # from ExternalId / tag when the provider echoes it
-    recipient: str = ""
+    recipient: str = ""  # see the class docstring
     direction: str = "outbound"
     body: str = ""
     raw: dict | list = field(default_factory=dict)
@@ -62,6 +76,8 @@ class StatusEvent:
     # 1 of 1 for providers that report whole messages.
     part: int = 1
     parts: int = 1
+    media_urls: tuple[str, ...] = ()  # see the class docstring
+    to_address: str = ""  # see the class docstring
 
     def dedupe_key(self) -> str:
         """Same callback delivered twice -> same key. Provider event ids win; else a hash of the payload."""

@@ -23,6 +23,13 @@ from messaging.providers.base import (
 )
 from tests.support import free_port, wait_until
 
+# Who may write a reply, beyond valid numbers: short codes, alphanumeric sender IDs, numbers of ranges phonenumbers
+# calls invalid, nothing, an emoji. And texts of every kind. An adapter parses each without raising and gives the
+# address exactly as the provider wrote it (what is stored is the inbound service's decision).
+ODD_ADDRESSES = ["12345", "898287", "ACME", "Vodafone", "+1 555 010 0000", "+15550100000", "+999123456", "",
+                 "\U0001f642"]
+ODD_TEXTS = ["", "\U0001f642 ok \U0001f44d", "x" * 5000, "  STOP  ", "line\nbreak"]
+
 
 def basic_auth(user: str, password: str) -> str:
     """An HTTP Basic ``Authorization`` header value."""
@@ -99,8 +106,10 @@ class ProviderContract:
         from messaging.models import Suppression
 
         sender = make_sender(self.provider)
-        sandbox.inbound(provider=self.provider, url=emulator_url(sender, f"{live_server.url}{self.webhook_path(sender)}"),
-                        to=sender.address, text="STOP", **{"from": phone})
+        # The sender's credentials: the emulator signs with the one its provider uses (Basic ones are in the URL).
+        path = reverse("messaging:webhook_inbound", args=[sender.provider, sender.uuid])
+        sandbox.inbound(provider=self.provider, url=emulator_url(sender, f"{live_server.url}{path}"),
+                        to=sender.address, text="STOP", **{"from": phone}, **sender.credentials)
         wait_until(lambda: Message.objects.filter(sender=sender, direction="inbound").exists(), timeout=10,
                    message="the reply")
         assert Message.objects.get(sender=sender, direction="inbound").body == "STOP"
@@ -248,6 +257,11 @@ class ProviderContract:
             assert value not in text, key
             assert "••••••" + value[-4:] in page  # only the last four characters are shown back
 
+    @pytest.mark.django_db(transaction=True)
+    def test_emulator_reply_is_recorded_and_stop_suppresses(self, make_sender, sandbox, live_server):
+        self.check_emulator_reply(make_sender, sandbox, live_server, phone=self.reply_phone)
+
     # subclasses override when the provider's words differ
     delivered_status = "delivered"
     sent_status = "sent"
+    reply_phone = "+12125550199"  # who writes the reply the emulator posts

@@ -22,7 +22,7 @@ from messaging.providers.base import (
 from messaging.providers.cloudvno import CloudvnoProvider, signature, signed_string
 from messaging.sandbox.cloudvno import sign as emulator_sign
 from messaging.services import message_reconcile
-from tests.messaging.providers.contract import ProviderContract
+from tests.messaging.providers.contract import ODD_ADDRESSES, ODD_TEXTS, ProviderContract
 from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -179,6 +179,40 @@ def test_inbound_message_is_recorded(make_sender, client):
     inbound = Message.objects.get(provider_message_id="SMin1")
     assert inbound.direction == "inbound" and inbound.body == "STOP"
     assert Suppression.objects.get(phone="+12125550999").opted_out
+
+
+def _parsed(fields: dict):
+    return _adapter().parse_callback(_request({}, form=list(fields.items())))
+
+
+def test_an_mms_reply_gives_who_wrote_our_number_its_text_and_its_media():
+    [event] = _parsed({"MessageSid": "SMmms", "From": "+12125550999", "To": "+14155551234", "Body": "Look",
+                       "NumMedia": "2", "MediaUrl0": "https://media.example/0.jpg",
+                       "MediaUrl1": "https://media.example/1.png"})
+    assert (event.direction, event.status, event.provider_message_id) == ("inbound", "received", "SMmms")
+    assert (event.recipient, event.to_address, event.body) == ("+12125550999", "+14155551234", "Look")
+    assert event.media_urls == ("https://media.example/0.jpg", "https://media.example/1.png")
+
+
+def test_a_reply_without_text_or_media_is_still_a_reply():
+    [event] = _parsed({"MessageSid": "SMempty", "From": "+12125550999", "To": "+14155551234", "Body": "",
+                       "NumMedia": "0"})
+    assert (event.direction, event.body, event.media_urls) == ("inbound", "", ())
+
+
+@pytest.mark.parametrize("address", ODD_ADDRESSES)
+@pytest.mark.parametrize("text", ODD_TEXTS)
+def test_a_reply_from_any_address_parses_as_written(address, text):
+    [event] = _parsed({"MessageSid": "SModd", "From": address, "To": "+14155551234", "Body": text, "NumMedia": "0"})
+    assert (event.direction, event.recipient, event.to_address, event.body) == (
+        "inbound", address, "+14155551234", text)
+
+
+@pytest.mark.parametrize("address", ODD_ADDRESSES)
+def test_a_report_about_a_message_to_any_address_parses(address):
+    [event] = _parsed({"MessageSid": "SMout", "MessageStatus": "delivered", "From": "+14155551234", "To": address})
+    assert (event.direction, event.status, event.recipient, event.media_urls) == (
+        "outbound", "delivered", address, ())
 
 
 # ---- sending ----

@@ -10,13 +10,14 @@ from messaging.providers.base import (
     AmbiguousError,
     CallbackRequest,
     LookupInconclusiveError,
+    SenderConfig,
     SignatureError,
     b64,
     hmac_sha256,
 )
 from messaging.providers.plivo import PlivoProvider, signature_v3_string
 from messaging.sandbox.plivo import _signature_headers
-from tests.messaging.providers.contract import ProviderContract, outbound_message
+from tests.messaging.providers.contract import ODD_ADDRESSES, ODD_TEXTS, ProviderContract, outbound_message
 from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -406,3 +407,53 @@ def test_lookup_reads_the_message_record(make_sender, sandbox):
     assert event.provider_message_id == result.provider_message_id
     assert event.status in ("queued", "sent", "delivered", "undelivered", "failed")
     assert adapter.lookup("00000000-0000-0000-0000-000000000000") is None
+
+
+# ---- replies ----
+
+
+def _parsed(fields: dict):
+    adapter = PlivoProvider(SenderConfig(address="+14155550100", credentials={"auth_id": "a", "auth_token": "t"}))
+    request = CallbackRequest(method="POST", url="https://example.com/webhooks/plivo/x/inbound/", headers={},
+                              query=[], form=list(fields.items()))
+    return adapter.parse_callback(request)
+
+
+def test_an_mms_reply_gives_who_wrote_our_number_its_text_and_its_media():
+    [event] = _parsed({"MessageUUID": "in-mms", "From": "14155550123", "To": "14155550100", "Type": "mms",
+                       "Body": "Look at this", "MediaCount": "2", "Media1": "https://media.example/1.jpg",
+                       "Media2": "https://media.example/2.png", "MessageIntent": "", "Units": "1"})
+    assert (event.direction, event.status, event.provider_message_id) == ("inbound", "received", "in-mms")
+    # As Plivo writes them: numbers without "+".
+    assert (event.recipient, event.to_address, event.body) == ("14155550123", "14155550100", "Look at this")
+    assert event.media_urls == ("https://media.example/1.jpg", "https://media.example/2.png")
+
+
+def test_an_sms_reply_has_no_media_and_an_empty_one_is_still_a_reply():
+    [event] = _parsed({"MessageUUID": "in-sms", "From": "14155550123", "To": "14155550100", "Type": "sms",
+                       "Text": "", "Units": "1"})
+    assert (event.direction, event.status, event.body, event.media_urls) == ("inbound", "received", "", ())
+    [event] = _parsed({"MessageUUID": "in-media-only", "From": "14155550123", "To": "14155550100", "Type": "mms",
+                       "MediaCount": "1", "Media1": "https://media.example/1.jpg"})
+    assert (event.direction, event.body, event.media_urls) == ("inbound", "", ("https://media.example/1.jpg",))
+
+
+def test_media_fields_beyond_the_count_are_read_in_order():
+    [event] = _parsed({"MessageUUID": "in-3", "From": "1", "To": "2", "Body": "", "MediaCount": "1",
+                       "Media10": "https://m/10", "Media2": "https://m/2", "Media1": "https://m/1"})
+    assert event.media_urls == ("https://m/1", "https://m/2", "https://m/10")
+
+
+@pytest.mark.parametrize("address", ODD_ADDRESSES)
+@pytest.mark.parametrize("text", ODD_TEXTS)
+def test_a_reply_from_any_address_parses_as_written(address, text):
+    [event] = _parsed({"MessageUUID": "in-odd", "From": address, "To": "14155550100", "Type": "sms", "Text": text})
+    assert (event.direction, event.recipient, event.to_address, event.body) == (
+        "inbound", address, "14155550100", text)
+
+
+@pytest.mark.parametrize("address", ODD_ADDRESSES)
+def test_a_report_about_a_message_to_any_address_parses(address):
+    [event] = _parsed({"MessageUUID": "out-odd", "From": "14155550100", "To": address, "Status": "delivered",
+                       "ErrorCode": "000"})
+    assert (event.direction, event.status, event.media_urls, event.to_address) == ("outbound", "delivered", (), "")

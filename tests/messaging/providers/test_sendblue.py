@@ -13,6 +13,7 @@ from messaging.models import Message, MessageEvent, Suppression
 from messaging.providers import provider_for
 from messaging.providers.base import (
     AmbiguousError,
+    CallbackRequest,
     OutboundMessage,
     PermanentError,
     SenderConfig,
@@ -20,7 +21,13 @@ from messaging.providers.base import (
 )
 from messaging.providers.sendblue import SendblueProvider
 from messaging.services import message_reconcile
-from tests.messaging.providers.contract import ProviderContract, basic_auth, credentials
+from tests.messaging.providers.contract import (
+    ODD_ADDRESSES,
+    ODD_TEXTS,
+    ProviderContract,
+    basic_auth,
+    credentials,
+)
 from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
@@ -155,6 +162,48 @@ def test_inbound_message_and_missing_secret(make_sender, client):
     message = Message.objects.get(provider_message_id="h-in")
     assert message.direction == "inbound" and message.body == "STOP"
     assert Suppression.objects.get(phone="+12125550999").opted_out
+
+
+def _parsed(body: dict):
+    adapter = SendblueProvider(SenderConfig(address="+15122164639", credentials={"signing_secret": "s"}))
+    return adapter.parse_callback(CallbackRequest(method="POST", url="https://x/cb", headers={}, query=[], form=[],
+                                                  json=body))
+
+
+def _received(**fields) -> dict:
+    """A `receive` webhook body (the status callback's shape with is_outbound false)."""
+    return {"accountEmail": "support@sendblue.co", "content": "Hi", "is_outbound": False, "status": "RECEIVED",
+            "error_code": None, "message_handle": "h-in", "date_sent": "2026-11-23T10:00:00Z",
+            "from_number": "+19998887777", "number": "+19998887777", "to_number": "+15122164639",
+            "media_url": "", **fields}
+
+
+def test_a_reply_gives_who_wrote_our_line_its_text_and_its_media():
+    [event] = _parsed(_received(content="Look", media_url="https://media.example/photo.jpg"))
+    assert (event.direction, event.status, event.provider_message_id) == ("inbound", "received", "h-in")
+    assert (event.recipient, event.to_address, event.body) == ("+19998887777", "+15122164639", "Look")
+    assert event.media_urls == ("https://media.example/photo.jpg",)
+    [event] = _parsed(_received(content="", media_url=None, number=None, to_number=None,
+                                sendblue_number="+15122164639"))
+    # Without `number` the writer is `from_number`; without `to_number` our line is `sendblue_number`.
+    assert (event.recipient, event.to_address, event.body, event.media_urls) == (
+        "+19998887777", "+15122164639", "", ())
+
+
+@pytest.mark.parametrize("address", ODD_ADDRESSES)
+@pytest.mark.parametrize("text", ODD_TEXTS)
+def test_a_reply_from_any_address_parses_as_written(address, text):
+    [event] = _parsed(_received(content=text, number=address, from_number=address))
+    assert (event.direction, event.recipient, event.to_address, event.body) == (
+        "inbound", address, "+15122164639", text)
+
+
+@pytest.mark.parametrize("address", ODD_ADDRESSES)
+def test_a_report_about_a_message_to_any_address_parses(address):
+    [event] = _parsed({"message_handle": "h-out", "is_outbound": True, "status": "DELIVERED", "number": address,
+                       "to_number": address, "from_number": "+15122164639"})
+    assert (event.direction, event.status, event.recipient, event.media_urls) == (
+        "outbound", "delivered", address, ())
 
 
 # ---- sending ----
