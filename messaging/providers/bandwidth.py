@@ -59,6 +59,7 @@ from .base import (
     lookup_event_id,
     our_message_id,
     parse_datetime_utc,
+    string_values,
     transient_for,
 )
 
@@ -312,12 +313,6 @@ class BandwidthProvider(BasicAuthCallbackProvider):
             direction="inbound" if inbound else "outbound",
             body=str(item.get("text") or "") if inbound else "",
             raw=self.scrub(dict(item)),
-            media_urls=_media(item.get("media")) if inbound else (),
+            media_urls=string_values(item.get("media")) if inbound else (),
             to_address=str(item.get("to") or "") if inbound else "",
         )
-
-
-def _media(value: Any) -> tuple[str, ...]:
-    """An MMS event's ``media``: a list of URLs (one URL alone is read too)."""
-    values = value if isinstance(value, list) else [value]
-    return tuple(str(item) for item in values if isinstance(item, str) and item)

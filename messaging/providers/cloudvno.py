@@ -51,6 +51,7 @@ from .base import (
     constant_time_equal,
     first_of,
     hmac_sha256,
+    numbered_values,
     parse_datetime_utc,
     parse_retry_after,
     transient_for,
@@ -224,18 +225,7 @@ class CloudvnoProvider(Provider):
                 direction="inbound" if inbound else "outbound",
                 body=body if inbound else "",
                 raw=dict(params),
-                media_urls=_media(params) if inbound else (),
+                media_urls=numbered_values(params, "MediaUrl") if inbound else (),
                 to_address=str(first_of(params, "To", "to")) if inbound else "",
             )
         ]
-
-
-def _media(params: dict) -> tuple[str, ...]:
-    """A reply's ``MediaUrl0``... in order. ``NumMedia`` says how many; every numbered field present is read, so
-    a count that disagrees loses nothing."""
-    numbered = []
-    for name, value in params.items():
-        number = name[len("MediaUrl"):] if isinstance(name, str) and name.startswith("MediaUrl") else ""
-        if number.isascii() and number.isdigit() and len(number) <= 4 and value not in (None, ""):
-            numbered.append((int(number), str(value)))
-    return tuple(url for _, url in sorted(numbered))

@@ -51,6 +51,7 @@ from .base import (
     hmac_sha256,
     in_window,
     lookup_event_id,
+    numbered_values,
     parse_datetime_utc,
     sender_type,
     transient_for,
@@ -336,7 +337,7 @@ class PlivoProvider(Provider):
                 direction="inbound" if inbound else "outbound",
                 body=str(first_of(params, "Text", "Body")) if inbound else "",
                 raw=dict(params),
-                media_urls=_media(params) if inbound else (),
+                media_urls=numbered_values(params, "Media") if inbound else (),
                 to_address=str(params.get("To") or "") if inbound else "",
             )
         ]
@@ -347,17 +348,6 @@ def _as_number(value) -> str:
     letters, a sender ID) as its letters and digits."""
     text = _digits(str(value or ""))
     return "+" + text if text.isascii() and text.isdigit() else text
-
-
-def _media(params: dict) -> tuple[str, ...]:
-    """An MMS reply's ``Media1``... ``MediaN``, in order. ``MediaCount`` says N; every numbered field present is
-    read, so a count that disagrees loses nothing."""
-    numbered = []
-    for name, value in params.items():
-        number = name[len("Media"):] if isinstance(name, str) and name.startswith("Media") else ""
-        if number.isascii() and number.isdigit() and len(number) <= 4 and value not in (None, ""):
-            numbered.append((int(number), str(value)))
-    return tuple(url for _, url in sorted(numbered))
 
 
 def _part_info(params: dict) -> tuple[int, int]:

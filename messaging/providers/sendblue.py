@@ -66,6 +66,7 @@ from .base import (
     in_window,
     lookup_event_id,
     parse_datetime_utc,
+    string_values,
     transient_for,
     url_with_basic_auth,
 )
@@ -317,12 +318,6 @@ class SendblueProvider(Provider):
             direction="inbound" if inbound else "outbound",
             body=str(params.get("content") or "") if inbound else "",
             raw=self._scrub(dict(params)),
-            media_urls=_media(params.get("media_url")) if inbound else (),
+            media_urls=string_values(params.get("media_url")) if inbound else (),
             to_address=str(first_of(params, "to_number", "sendblue_number")) if inbound else "",
         )
-
-
-def _media(value: Any) -> tuple[str, ...]:
-    """``media_url``: one URL (documented); a list of URLs is read as such."""
-    values = value if isinstance(value, list) else [value]
-    return tuple(str(item) for item in values if isinstance(item, str) and item)

@@ -1,5 +1,5 @@
-"""Helpers adapters share to read what a provider says: error codes, timestamps, field names that vary, our own
-id echoed back, callback bodies of several shapes, rate-limit hints, the kind of sender an address is, and the
+"""Helpers adapters share to read what a provider says: error codes, timestamps, field names that vary, numbered
+and listed fields (media URLs), our own id echoed back, callback bodies of several shapes, rate-limit hints, the kind of sender an address is, and the
 small signing primitives (HMAC, base64, constant-time comparison)."""
 
 from __future__ import annotations
@@ -82,6 +82,23 @@ def first_of(params: dict, *names: str, default: Any = "") -> Any:
 
 # Our message ids are positive 64-bit integers (BigAutoField): anything larger is not one of ours.
 MAX_MESSAGE_ID = 2**63 - 1
+
+
+def numbered_values(params: dict, prefix: str) -> tuple[str, ...]:
+    """The non-empty values of the fields ``<prefix><n>`` (media URLs: ``MediaUrl0``..., ``Media1``...), in the
+    order of n. A count field beside them is not trusted: every numbered field present is read."""
+    numbered = []
+    for name, value in params.items():
+        number = name[len(prefix):] if isinstance(name, str) and name.startswith(prefix) else ""
+        if number.isascii() and number.isdigit() and len(number) <= 4 and value not in (None, ""):
+            numbered.append((int(number), str(value)))
+    return tuple(value for _, value in sorted(numbered))
+
+
+def string_values(value: Any) -> tuple[str, ...]:
+    """A field that holds one string or a list of them (media URLs), as the non-empty strings it holds."""
+    values = value if isinstance(value, list) else [value]
+    return tuple(item for item in values if isinstance(item, str) and item)
 
 
 def our_message_id(value: Any) -> int | None:
