@@ -17,6 +17,9 @@ User-Agent BandwidthAPI/v1: state "sent" (deliveryState "waiting" when a receipt
 receiptRequested asked for it (no receipt for MMS, which cannot request one); state "error" when it never left.
 `tag` is echoed in every event. Nothing is signed; credentials embedded in callbackUrl (user:pass@host) are sent
 as HTTP Basic auth, as the documentation describes.
+Inbound (POST /sandbox/inbound, `inbound_callback` builds it): the message event with direction "in", state
+"received", from, to, text, applicationId, and for MMS (with `media`) eventType "mms" and the `media` list, posted
+as JSON to `url` (its embedded credentials as Basic auth); optional `user_id` names the user in messageUri.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .core import Sandbox, basic_credentials, split_url_credentials
+from .core import Inbound, Sandbox, basic_credentials, split_url_credentials
 
 CODE = "bandwidth"
 BULK_MAX = 50
@@ -105,6 +108,31 @@ def validate(message: object) -> dict | None:
     if method not in ("get", "post"):
         return _error("bad-request", "validation-error", "callbackHttpMethod must be get or post")
     return None
+
+
+def inbound_callback(asked: Inbound, message_id: str) -> dict:
+    """The message event Bandwidth posts to the application's callback for an inbound message: JSON with
+    `direction` "in" and `state` "received"; an MMS (with media) has `eventType` "mms" and its `media` list.
+    Nothing is signed: Basic credentials in the URL go in an Authorization header."""
+    user_id = str(asked.data.get("user_id") or "u-sandbox")
+    event = {
+        "eventType": "mms" if asked.media else "sms",
+        "direction": "in",
+        "messageId": message_id,
+        "messageUri": f"https://api.catapult.inetwork.com/v1/users/{user_id}/messages/{message_id}",
+        "from": asked.sender,
+        "to": asked.to,
+        "text": asked.text,
+        "applicationId": "a-sandbox",
+        "time": _now(),
+        "state": "received",
+        "segmentCount": 1 if asked.media or len(asked.text) <= 160 else -(-len(asked.text) // 153),
+    }
+    if asked.media:
+        event["media"] = list(asked.media)
+    url, headers = split_url_credentials(asked.url)
+    headers["User-Agent"] = "BandwidthAPI/v1 (emulator)"
+    return {"url": url, "method": "POST", "json": event, "headers": headers}
 
 
 def setup(app: web.Application, sandbox: Sandbox) -> None:
@@ -196,7 +224,8 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "skipMMSCarrierValidation": False,
         }
         store[message_id] = record
-        sandbox.ledger.accept(CODE, f"{user_id}:{record['from']}", record["to"], str(record["tag"] or message_id))
+        sandbox.ledger.accept(CODE, f"{user_id}:{record['from']}", record["to"], str(record["tag"] or message_id),
+                              text)
         outcome = sandbox.outcome(record["to"])
         receipt = record["receiptRequested"]
         if outcome == "failed":
@@ -307,26 +336,12 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             headers["Link"] = f'<{request.scheme}://{request.host}{request.path}?{query}>; rel="next"'
         return web.json_response([resource(r) for r in chunk], headers=headers)
 
-    async def inbound(data: dict) -> dict:
+    async def inbound(asked: Inbound) -> tuple[str, str, bool]:
         message_id = _message_id()
-        user_id = data.get("user_id", "u-sandbox")
-        event = {
-            "eventType": "sms",
-            "direction": "in",
-            "messageId": message_id,
-            "messageUri": f"https://api.catapult.inetwork.com/v1/users/{user_id}/messages/{message_id}",
-            "from": data.get("from", ""),
-            "to": data.get("to", ""),
-            "text": data.get("text", ""),
-            "applicationId": "a-sandbox",
-            "time": _now(),
-            "state": "received",
-            "segmentCount": 1,
-        }
-        url, headers = split_url_credentials(data["url"])
-        headers["User-Agent"] = "BandwidthAPI/v1 (emulator)"
-        sandbox.post_callbacks([lambda: {"url": url, "method": "POST", "json": event, "headers": headers}])
-        return {"messageId": message_id}
+        if asked.url:
+            callback = inbound_callback(asked, message_id)
+            sandbox.post_callbacks([lambda: callback])
+        return message_id, "messageId", bool(asked.url)
 
     async def force(message_id: str, data: dict) -> dict:
         record = store[message_id]

@@ -19,8 +19,10 @@ Which secret signs is not documented. The emulator signs with the webhook secret
 convention: the API key with `api_key` replaced by `webhook_secret` (test senders' credentials are
 `test-api_key-value` / `test-webhook_secret-value`), or the API key itself when it has no `api_key` in it.
 
-Inbound: form-encoded POST with MessageSid, From, To, Body, NumMedia (+ MediaUrl0..), signed the same way. An
-inbound STOP (or UNSUBSCRIBE ...) marks the pair unsubscribed: later sends answer 422 `unsubscribed`.
+Inbound (POST /sandbox/inbound): form-encoded POST with MessageSid, SmsSid, From, To, Body, NumMedia and
+MediaUrl0..MediaUrlN-1 (`inbound_callback` builds it), signed the same way with `webhook_secret`, else the secret
+the `api_key` signs with. An inbound STOP (or UNSUBSCRIBE ...) marks the pair unsubscribed, with or without a
+`url` to post to: later sends answer 422 `unsubscribed`; START lifts it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from .core import Sandbox
+from .core import Inbound, InboundError, Sandbox
 
 CODE = "cloudvno"
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
@@ -79,6 +81,16 @@ def _error(status: int, code: str, message: str, param: str | None = None, heade
 def sign(secret: str, url: str, params: dict[str, str]) -> str:
     text = url + urlencode(sorted(params.items()))
     return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def inbound_callback(asked: Inbound, sid: str, secret: str) -> dict:
+    """What CloudVNO posts to a number's ``sms_url`` for an inbound message, signed with ``secret``: form fields
+    MessageSid (and SmsSid), From, To, Body, NumMedia and MediaUrl0..MediaUrlN-1."""
+    params = {"MessageSid": sid, "SmsSid": sid, "From": asked.sender, "To": asked.to, "Body": asked.text,
+              "NumMedia": str(len(asked.media))}
+    params.update({f"MediaUrl{n}": url for n, url in enumerate(asked.media)})
+    return {"url": asked.url, "method": "POST", "data": params,
+            "headers": {"X-CloudVNO-Signature": sign(secret, asked.url, params)}}
 
 
 def setup(app: web.Application, sandbox: Sandbox) -> None:
@@ -205,7 +217,7 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "date_created": _now(),
         }
         store()[record["sid"]] = record
-        sandbox.ledger.accept(CODE, f"{key}:{sender}", to, record["status_callback"] or text)
+        sandbox.ledger.accept(CODE, f"{key}:{sender}", to, record["status_callback"] or text, text)
         outcome = sandbox.outcome(to)
         if outcome == "failed":
             steps = [callback_builder(record, "failed", sandbox.rng.choice(FAILED_CODES))]
@@ -241,27 +253,21 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         secrets()[str(data["api_key"])] = str(data["webhook_secret"])
         return web.json_response({"registered": True})
 
-    async def inbound(data: dict) -> dict:
-        sender, to, text = data.get("from", ""), data.get("to", ""), data.get("text", "")
-        word = text.strip().lower()
+    async def inbound(asked: Inbound) -> tuple[str, str, bool]:
+        word = asked.text.strip().lower()
         if word in STOP_WORDS:
-            unsubscribed()[(to, sender)] = True
+            unsubscribed()[(asked.to, asked.sender)] = True
         elif word in START_WORDS:
-            unsubscribed().pop((to, sender), None)
+            unsubscribed().pop((asked.to, asked.sender), None)
         sid = _sid()
-        if not data.get("url"):
-            return {"sid": sid}
-        params = {"MessageSid": sid, "SmsSid": sid, "From": sender, "To": to, "Body": text,
-                  "NumMedia": str(len(data.get("media") or []))}
-        for i, media_url in enumerate(data.get("media") or []):
-            params[f"MediaUrl{i}"] = media_url
-        url = data["url"]
-        secret = data.get("webhook_secret") or webhook_secret(data.get("api_key", ""))
-        sandbox.post_callbacks(
-            [lambda: {"url": url, "method": "POST", "data": params,
-                      "headers": {"X-CloudVNO-Signature": sign(secret, url, params)}}]
-        )
-        return {"sid": sid}
+        if not asked.url:
+            return sid, "sid", False
+        secret = asked.secret("webhook_secret") or webhook_secret(asked.secret("api_key"))
+        if not secret:
+            raise InboundError("webhook_secret (or api_key) is required: CloudVNO signs inbound messages")
+        callback = inbound_callback(asked, sid, secret)
+        sandbox.post_callbacks([lambda: callback])
+        return sid, "sid", True
 
     async def force(sid: str, data: dict) -> dict:
         record = store()[sid]

@@ -14,13 +14,33 @@ send but not read, whose credential check answers 403 ``insufficient_permissions
 
 Control endpoints (JSON):
   GET  /sandbox/ledger           counts: accepted, duplicates, rejected_5xx, rejected_429, ambiguous, callbacks
-  GET  /sandbox/ledger?detail=1  the same plus every accepted message (provider, sender, to, reference, at)
+  GET  /sandbox/ledger?detail=1  the same plus every accepted message, in the order accepted (provider, sender,
+                                 to and text as the send gave them, reference, at): what was sent to a number
   GET  /sandbox/config           the options in force
   POST /sandbox/config           change options (any subset), e.g. {"error_5xx": 0.2}; the options are the
                                  fields of ``Options`` below, each described there
   POST /sandbox/reset            empty the ledger and message store; options back to the start-up ones
-  POST /sandbox/inbound          {"provider", "url", "from", "to", "text", ...credentials}: post an inbound message
+  POST /sandbox/inbound          post an inbound message (a reply) to our webhook, as the provider would (below)
   POST /sandbox/messages/{provider}/{id}/status  {"status": ..., "error_code": ...}: force a status callback
+
+POST /sandbox/inbound takes a JSON object (``Inbound`` below reads it; 400 with {"error"} when it cannot):
+  provider  one of the five codes
+  url       our inbound webhook; for the providers whose callbacks carry HTTP Basic credentials (Bandwidth, Fone
+            Dynamics, Sendblue under url credentials) with them embedded (https://user:pass@host/...). Without a
+            url nothing is posted (CloudVNO still records a STOP)
+  from      who writes: any string (a number, a short code, an alphanumeric sender ID), passed on as the provider
+            writes it (Plivo drops a number's "+" and punctuation)
+  to        the number written to (our sender's address)
+  text      the text, may be empty
+  media     optional list of media URLs (an MMS): Plivo, CloudVNO, Bandwidth any number, Sendblue one; Fone
+            Dynamics documents SMS only and refuses media
+  the secret the provider signs with, named as the sender's credentials name it: Plivo ``auth_token``
+            (required), CloudVNO ``webhook_secret`` (else the one the ``api_key`` signs with), Sendblue
+            ``signing_secret`` (else the account's; none: no header). Bandwidth and Fone Dynamics sign nothing:
+            their credentials are those in ``url``. Other names are ignored, so a sender's whole credentials may be
+            passed. Each provider module names its own extras.
+The answer: {"provider", "id": the provider's id of the inbound message (also under the provider's own name),
+"forwarded": whether a callback was posted}. The callback is delivered in the background, retried like any.
 """
 
 from __future__ import annotations
@@ -115,6 +135,44 @@ class Accepted:
     to: str
     reference: str
     at: float
+    text: str = ""
+
+
+class InboundError(ValueError):
+    """A /sandbox/inbound request the emulator cannot play: answered 400 with this text."""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A /sandbox/inbound request, read and checked (the fields are described in the module docstring);
+    ``data`` is the whole request, for the credentials and extras a provider module reads."""
+
+    provider: str
+    url: str
+    sender: str  # the request's `from`
+    to: str
+    text: str
+    media: tuple[str, ...]
+    data: dict
+
+    @classmethod
+    def read(cls, data: Any) -> Inbound:
+        if not isinstance(data, dict):
+            raise InboundError("the body must be a JSON object")
+        for name in ("provider", "url", "from", "to", "text"):
+            if not isinstance(data.get(name, ""), str):
+                raise InboundError(f"{name} must be a string")
+        media = data.get("media") or []
+        if not isinstance(media, list) or not all(isinstance(url, str) and url for url in media):
+            raise InboundError("media must be a list of URLs")
+        return cls(provider=data.get("provider", ""), url=data.get("url", ""), sender=data.get("from", ""),
+                   to=data.get("to", ""), text=data.get("text", ""), media=tuple(media), data=data)
+
+    def secret(self, name: str) -> str:
+        value = self.data.get(name) or ""
+        if not isinstance(value, str):
+            raise InboundError(f"{name} must be a string")
+        return value
 
 
 class Ledger:
@@ -129,14 +187,14 @@ class Ledger:
         self.seen: Counter = Counter()
         self.counts: Counter = Counter()
 
-    def accept(self, provider: str, sender: str, to: str, reference: str) -> None:
+    def accept(self, provider: str, sender: str, to: str, reference: str, text: str = "") -> None:
         key = (provider, sender, to, reference)
         self.seen[key] += 1
         if self.seen[key] > 1:
             self.counts["duplicates"] += 1
         self.counts["accepted"] += 1
         self.counts[f"accepted_{provider}"] += 1
-        self.records.append(Accepted(provider, sender, to, reference, time.time()))
+        self.records.append(Accepted(provider, sender, to, reference, time.time(), text))
 
     def summary(self, detail: bool = False) -> dict:
         out: dict[str, Any] = {
@@ -160,7 +218,9 @@ class Sandbox:
         self.ledger = Ledger()
         self.reseed()
         self.messages: dict[str, dict[str, dict]] = defaultdict(dict)  # provider -> id -> record
-        self.inbound_handlers: dict[str, Callable[[dict], Awaitable[dict]]] = {}
+        # provider -> handler of a checked /sandbox/inbound request: returns (the provider's id of the inbound
+        # message, the name the provider gives that id, whether a callback was posted); raises InboundError.
+        self.inbound_handlers: dict[str, Callable[[Inbound], Awaitable[tuple[str, str, bool]]]] = {}
         self.force_handlers: dict[str, Callable[[str, dict], Awaitable[dict]]] = {}
         self._next_free: dict[tuple[str, str], float] = {}
         self._client: ClientSession | None = None
@@ -365,11 +425,20 @@ def build_app(sandbox: Sandbox) -> web.Application:
         return web.json_response({"reset": True})
 
     async def inbound(request: web.Request) -> web.Response:
-        data = await request.json()
-        handler = sandbox.inbound_handlers.get(data.get("provider", ""))
-        if handler is None:
-            return web.json_response({"error": "unknown provider"}, status=400)
-        return web.json_response(await handler(data))
+        try:
+            data = await request.json()
+        except ValueError:
+            return web.json_response({"error": "the body must be JSON"}, status=400)
+        try:
+            asked = Inbound.read(data)
+            handler = sandbox.inbound_handlers.get(asked.provider)
+            if handler is None:
+                raise InboundError(f"unknown provider {asked.provider!r}")
+            message_id, name, forwarded = await handler(asked)
+        except InboundError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"provider": asked.provider, "id": message_id, name: message_id,
+                                  "forwarded": forwarded})
 
     async def force(request: web.Request) -> web.Response:
         provider = request.match_info["provider"]

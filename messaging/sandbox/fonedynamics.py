@@ -18,6 +18,9 @@ kept; a reply to the message (POST /sandbox/inbound {"provider": "fonedynamics",
 "text": ...}) is posted there, as the Message resource of the reply (Direction Receive, Status Received, From the
 recipient, To the leased number): the reply body is our assumption, like the receipt's. Without a WebhookUri the
 reply reaches nobody, as documented. The other lease options (ForwardToSms, ...) are accepted and ignored.
+Inbound to a number of ours (POST /sandbox/inbound with `url`, `from`, `to`, `text`; `inbound_callback` builds
+it): the same reply resource, POSTed as JSON {"Message": {...}} to `url` (its embedded credentials as Basic auth);
+optional `account_sid` and `property_sid` fill those fields. The API documents SMS only: `media` is refused.
 No rate limit is documented: the 429 fault answers 429, with Retry-After only under `undocumented_retry_after`.
 """
 
@@ -30,7 +33,7 @@ import time
 
 from aiohttp import web
 
-from .core import Sandbox, basic_credentials, split_url_credentials
+from .core import Inbound, InboundError, Sandbox, basic_credentials, split_url_credentials
 
 CODE = "fonedynamics"
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -48,6 +51,33 @@ def _error(status: int, code: str, message: str, field: str = "") -> web.Respons
                              status=status)
 
 
+def resource(record: dict) -> dict:
+    """The Message resource of a stored record (absent fields null)."""
+    keys = ("MessageSid", "AccountSid", "PropertySid", "From", "To", "Text", "ExternalId", "DeliveryReceipt",
+            "DeliveryReceiptWebhookUri", "DeliveryReceiptWebhookMethod", "WebhookUri", "WebhookMethod",
+            "NumSegments", "Status", "Direction", "Scheduled", "Created", "Submitted", "Delivered", "Received",
+            "ErrorCode")
+    return {key: record.get(key) for key in keys}
+
+
+def reply_record(sid: str, *, sender: str, to: str, text: str, account_sid: str = "", property_sid: str = "") -> dict:
+    """An inbound message as Fone Dynamics keeps it (assumed): Direction Receive, Status Received."""
+    now = int(time.time())
+    return {"MessageSid": sid, "AccountSid": account_sid, "PropertySid": property_sid, "From": sender, "To": to,
+            "Text": text, "Status": "Received", "Direction": "Receive", "Created": now, "Received": now,
+            "DeliveryReceipt": False}
+
+
+def inbound_callback(asked: Inbound, sid: str) -> dict:
+    """What the emulator posts for an inbound message to `url` (assumed, as for a lease's WebhookUri): JSON
+    {"Message": <the resource>}; nothing is signed, Basic credentials in the URL go in an Authorization header."""
+    record = reply_record(sid, sender=asked.sender, to=asked.to, text=asked.text,
+                          account_sid=str(asked.data.get("account_sid") or ""),
+                          property_sid=str(asked.data.get("property_sid") or ""))
+    url, headers = split_url_credentials(asked.url)
+    return {"url": url, "method": "POST", "json": {"Message": resource(record)}, "headers": headers}
+
+
 def setup(app: web.Application, sandbox: Sandbox) -> None:
     store = sandbox.messages[CODE]
 
@@ -59,13 +89,6 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         if property_sid is not None and sandbox.is_rejected_secret(property_sid):
             return None
         return creds
-
-    def resource(record: dict) -> dict:
-        keys = ("MessageSid", "AccountSid", "PropertySid", "From", "To", "Text", "ExternalId", "DeliveryReceipt",
-                "DeliveryReceiptWebhookUri", "DeliveryReceiptWebhookMethod", "WebhookUri", "WebhookMethod",
-                "NumSegments", "Status", "Direction", "Scheduled", "Created", "Submitted", "Delivered", "Received",
-                "ErrorCode")
-        return {key: record.get(key) for key in keys}
 
     def webhook_builder(record: dict, status: str, *, submitted: bool, error_code: str = ""):
         def build() -> dict:
@@ -157,7 +180,7 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "ErrorCode": None,
         }
         store[record["MessageSid"]] = record
-        sandbox.ledger.accept(CODE, sender_key, to, str(record["ExternalId"] or record["MessageSid"]))
+        sandbox.ledger.accept(CODE, sender_key, to, str(record["ExternalId"] or record["MessageSid"]), text)
         outcome = sandbox.outcome(to)
         if outcome == "delivered":
             step = webhook_builder(record, "Delivered", submitted=True)
@@ -211,19 +234,15 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         key = sandbox.options.fonedynamics_list_key
         return web.json_response({key: page} if key else page)
 
-    async def reply(data: dict) -> dict:
+    async def reply(asked: Inbound) -> tuple[str, str, bool]:
         """A recipient answers a message sent from a leased number: posted to that message's WebhookUri."""
-        original = store.get(str(data["reply_to"]))
+        original = store.get(str(asked.data["reply_to"]))
         if original is None:
-            return {"error": "unknown message"}
-        now = int(time.time())
-        record = {
-            "MessageSid": _sid("M"), "AccountSid": original["AccountSid"], "PropertySid": original["PropertySid"],
-            "From": original["To"], "To": original["From"], "Text": data.get("text", ""), "Status": "Received",
-            "Direction": "Receive", "Created": now, "Received": now, "DeliveryReceipt": False,
-        }
+            raise InboundError("reply_to names no message the emulator sent")
+        record = reply_record(_sid("M"), sender=original["To"], to=original["From"], text=asked.text,
+                              account_sid=original["AccountSid"], property_sid=original["PropertySid"])
         if not original.get("WebhookUri"):
-            return {"MessageSid": record["MessageSid"], "forwarded": False}
+            return record["MessageSid"], "MessageSid", False
         url, headers = split_url_credentials(original["WebhookUri"])
         if (original.get("WebhookMethod") or "POST") == "GET":
             query = {k: ("" if v is None else str(v)) for k, v in resource(record).items()}
@@ -231,22 +250,18 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         else:
             sandbox.post_callbacks([lambda: {"url": url, "method": "POST", "json": {"Message": resource(record)},
                                              "headers": headers}])
-        return {"MessageSid": record["MessageSid"], "forwarded": True}
+        return record["MessageSid"], "MessageSid", True
 
-    async def inbound(data: dict) -> dict:
-        if data.get("reply_to"):
-            return await reply(data)
-        now = int(time.time())
-        record = {
-            "MessageSid": _sid("M"), "AccountSid": data.get("account_sid", ""),
-            "PropertySid": data.get("property_sid", ""), "From": data.get("from", ""), "To": data.get("to", ""),
-            "Text": data.get("text", ""), "Status": "Received", "Direction": "Receive", "Created": now,
-            "Received": now, "DeliveryReceipt": False,
-        }
-        url, headers = split_url_credentials(data["url"])
-        sandbox.post_callbacks([lambda: {"url": url, "method": "POST", "json": {"Message": resource(record)},
-                                         "headers": headers}])
-        return {"MessageSid": record["MessageSid"]}
+    async def inbound(asked: Inbound) -> tuple[str, str, bool]:
+        if asked.media:
+            raise InboundError("Fone Dynamics documents SMS only: an inbound message has no media")
+        if asked.data.get("reply_to"):
+            return await reply(asked)
+        sid = _sid("M")
+        if asked.url:
+            callback = inbound_callback(asked, sid)
+            sandbox.post_callbacks([lambda: callback])
+        return sid, "MessageSid", bool(asked.url)
 
     async def force(sid: str, data: dict) -> dict:
         record = store[sid]

@@ -7,6 +7,11 @@ GET  /v1/Account/{auth_id}/Message/        list (message_direction, message_stat
 GET  /v1/Account/{auth_id}/                account details (credential check)
 Callbacks: form-encoded to `url` (or GET with `method=GET`), statuses queued -> sent -> final, with `Sequence`,
 signed X-Plivo-Signature-V2 (+ Ma-V2) and X-Plivo-Signature-V3, each with its nonce.
+Inbound (POST /sandbox/inbound, signed the same way with `auth_token`, which it requires): form fields
+MessageUUID, From, To (numbers without "+", a sender ID as given), Type, Units, TotalRate, TotalAmount,
+MessageIntent (`optout` for STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT; `optin` for START, UNSTOP, YES; `help`
+for HELP, INFO: the whole text, case aside; else empty), PowerpackUUID; an SMS carries its text in Text, an MMS
+(with `media`) in Body, with MediaCount and Media1...MediaN. `inbound_callback` builds it.
 
 Text limits (Plivo's `text` field): GSM 03.38 text at most 1600 characters, split into 153-character units beyond
 160; text with any other (UCS-2) character at most 737, split into 67-character units beyond 70; longer text
@@ -25,6 +30,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -32,7 +38,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 
-from .core import Sandbox, basic_credentials
+from .core import Inbound, InboundError, Sandbox, basic_credentials
 
 CODE = "plivo"
 UNDELIVERED_CODES = ["20", "30", "50", "70", "80"]
@@ -45,6 +51,13 @@ GSM_BASIC = set(
     "abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM_EXTENSION = set("^{}\\[~]|€\f")
+NUMBER_LIKE = re.compile(r"^\+?[0-9][0-9 ()\-.]*$")
+# The standard keywords behind an inbound message's MessageIntent (the whole text, case aside).
+INTENTS = {
+    "optout": {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"},
+    "optin": {"start", "unstop", "yes"},
+    "help": {"help", "info"},
+}
 
 
 def units_of(text: str) -> tuple[str, int]:
@@ -98,6 +111,37 @@ def _signature_headers(token: str, method: str, url: str, params: dict[str, str]
 
 def _clean(number: str) -> str:
     return "".join(ch for ch in str(number) if ch.isalnum())
+
+
+def _address(value: str) -> str:
+    """An address as Plivo writes it in a callback: a number without "+" or punctuation; anything else (a sender
+    ID) as it is."""
+    return _clean(value) if NUMBER_LIKE.match(value) else value
+
+
+def message_intent(text: str) -> str:
+    """``MessageIntent`` of an inbound text: ``optout``, ``optin`` or ``help`` when the whole text is a standard
+    keyword (case aside), else ""."""
+    word = text.strip().lower()
+    for intent, words in INTENTS.items():
+        if word in words:
+            return intent
+    return ""
+
+
+def inbound_callback(asked: Inbound, message_uuid: str, token: str) -> dict:
+    """What Plivo posts to the application's ``message_url`` for an inbound message, signed with ``token``: form
+    fields, an SMS's text in ``Text``, an MMS's in ``Body`` beside ``MediaCount`` and ``Media1``...; no Status."""
+    params = {"MessageUUID": message_uuid, "From": _address(asked.sender), "To": _address(asked.to)}
+    if asked.media:
+        params.update({"Type": "mms", "Body": asked.text, "Units": "1", "MediaCount": str(len(asked.media))})
+        params.update({f"Media{n}": url for n, url in enumerate(asked.media, start=1)})
+    else:
+        params.update({"Type": "sms", "Text": asked.text, "Units": str(units_of(asked.text)[1])})
+    params.update({"TotalRate": "0.00000", "TotalAmount": "0.00000", "MessageIntent": message_intent(asked.text),
+                   "PowerpackUUID": ""})
+    return {"url": asked.url, "method": "POST", "data": params,
+            "headers": _signature_headers(token, "POST", asked.url, params)}
 
 
 def _error(status: int, text: str) -> web.Response:
@@ -267,7 +311,7 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
                                for n in range(units)]
             store[record["uuid"]] = record
             uuids.append(record["uuid"])
-            sandbox.ledger.accept(CODE, sender_key, destination, record["url"] or record["text"])
+            sandbox.ledger.accept(CODE, sender_key, destination, record["url"] or record["text"], record["text"])
             outcome = sandbox.outcome("+" + destination)
             parts = range(1, units + 1)
             steps = [callback_builder(record, "queued", 1, part=n) for n in parts]
@@ -338,26 +382,15 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
              "name": "Sandbox account", "resource_uri": f"/v1/Account/{creds[0]}/"}
         )
 
-    async def inbound(data: dict) -> dict:
-        token = data.get("auth_token", "")
-        record_uuid = str(uuid.uuid4())
-        params = {
-            "MessageUUID": record_uuid,
-            "From": _clean(data.get("from", "")),
-            "To": _clean(data.get("to", "")),
-            "Text": data.get("text", ""),
-            "Type": "sms",
-            "Units": "1",
-            "TotalRate": "0.00000",
-            "TotalAmount": "0.00000",
-            "MessageIntent": "optout" if data.get("text", "").strip().upper() == "STOP" else "",
-        }
-        url = data["url"]
-        sandbox.post_callbacks(
-            [lambda: {"url": url, "method": "POST", "data": params,
-                      "headers": _signature_headers(token, "POST", url, params)}]
-        )
-        return {"message_uuid": record_uuid}
+    async def inbound(asked: Inbound) -> tuple[str, str, bool]:
+        token = asked.secret("auth_token")
+        if not token:
+            raise InboundError("auth_token is required: Plivo signs inbound messages with it")
+        message_uuid = str(uuid.uuid4())
+        if asked.url:
+            callback = inbound_callback(asked, message_uuid, token)
+            sandbox.post_callbacks([lambda: callback])
+        return message_uuid, "message_uuid", bool(asked.url)
 
     async def force(message_uuid: str, data: dict) -> dict:
         record = store[message_uuid]

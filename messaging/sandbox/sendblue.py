@@ -18,6 +18,11 @@ ERROR with error_code 10001. A recipient whose outcome is `downgraded` (sandbox 
 stays SENT. Header `sb-signing-secret` carries the account's secret verbatim: the `globalSecret` set through
 /api/account/webhooks, else (sandbox convention) the API key id with `api_key_id` replaced by
 `signing_secret` (test senders: `test-api_key_id-value` -> `test-signing_secret-value`); no secret, no header.
+
+Inbound (POST /sandbox/inbound): the `receive` webhook's JSON (`inbound_callback` builds it): the callback's shape
+with `is_outbound: false`, `status: RECEIVED`, `number` = `from_number` = who wrote, `to_number` =
+`sendblue_number` = our line, `content`, and `media_url` (one URL at most: more is refused). Header
+`sb-signing-secret`: the request's `signing_secret`, else the account's secret of `api_key_id` as above.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from .core import Sandbox, split_url_credentials
+from .core import Inbound, InboundError, Sandbox, split_url_credentials
 
 CODE = "sendblue"
 E164 = re.compile(r"^\+[1-9]\d{7,14}$")
@@ -51,6 +56,26 @@ def _now() -> str:
 def _error(status: int, code: int | None, message: str, headers: dict | None = None) -> web.Response:
     body = {"status": "ERROR", "error_code": code, "error_message": message}
     return web.json_response(body, status=status, headers=headers)
+
+
+def inbound_callback(asked: Inbound, handle: str, secret: str) -> dict:
+    """What Sendblue's `receive` webhook posts for an inbound message: the status callback's JSON with
+    `is_outbound: false` and `status: RECEIVED`; who wrote is `number` and `from_number`, our line `to_number` and
+    `sendblue_number`; the media one `media_url`. The secret goes in `sb-signing-secret` (none: no header); Basic
+    credentials in the URL go in an Authorization header."""
+    now = _now()
+    body = {
+        "accountEmail": ACCOUNT_EMAIL, "content": asked.text, "is_outbound": False,
+        "media_url": asked.media[0] if asked.media else "", "status": "RECEIVED", "error_code": None,
+        "error_message": None, "message_handle": handle, "date_sent": now, "date_updated": now,
+        "from_number": asked.sender, "number": asked.sender, "to_number": asked.to,
+        "was_downgraded": False, "plan": "dedicated", "service": "iMessage", "opted_out": False,
+        "sendblue_number": asked.to, "message_type": "message", "group_id": "", "participants": [],
+    }
+    url, headers = split_url_credentials(asked.url)
+    if secret:
+        headers["sb-signing-secret"] = secret
+    return {"url": url, "method": "POST", "json": body, "headers": headers}
 
 
 def setup(app: web.Application, sandbox: Sandbox) -> None:
@@ -216,7 +241,7 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "date_updated": now,
         }
         store()[record["handle"]] = record
-        sandbox.ledger.accept(CODE, sender_key, number, record["status_callback"] or content)
+        sandbox.ledger.accept(CODE, sender_key, number, record["status_callback"] or content, content)
         outcome = sandbox.outcome(number)
         steps = [callback_builder(record, "QUEUED")]
         if outcome == "failed":
@@ -315,24 +340,16 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
         return web.json_response({"status": "OK", "webhooks": settings["webhooks"],
                                   "globalSecret": settings["globalSecret"]})
 
-    async def inbound(data: dict) -> dict:
+    async def inbound(asked: Inbound) -> tuple[str, str, bool]:
+        if len(asked.media) > 1:
+            raise InboundError("Sendblue's media_url carries one URL")
         handle = str(uuid.uuid4()).upper()
-        if not data.get("url"):
-            return {"message_handle": handle}
-        now = _now()
-        body = {
-            "accountEmail": ACCOUNT_EMAIL, "content": data.get("text", ""), "is_outbound": False,
-            "media_url": (data.get("media") or [""])[0], "status": "RECEIVED", "error_code": None,
-            "error_message": None, "message_handle": handle, "date_sent": now, "date_updated": now,
-            "from_number": data.get("from", ""), "number": data.get("from", ""), "to_number": data.get("to", ""),
-            "was_downgraded": False, "plan": "dedicated", "service": "iMessage", "opted_out": False,
-            "sendblue_number": data.get("to", ""), "message_type": "message", "group_id": "", "participants": [],
-        }
-        secret = data.get("signing_secret") or signing_secret(data.get("api_key_id", ""))
-        url, headers = split_url_credentials(data["url"])
-        headers = {**headers, **({"sb-signing-secret": secret} if secret else {})}
-        sandbox.post_callbacks([lambda: {"url": url, "method": "POST", "json": body, "headers": headers}])
-        return {"message_handle": handle}
+        if not asked.url:
+            return handle, "message_handle", False
+        callback = inbound_callback(asked, handle, asked.secret("signing_secret")
+                                    or signing_secret(asked.secret("api_key_id")))
+        sandbox.post_callbacks([lambda: callback])
+        return handle, "message_handle", True
 
     async def force(handle: str, data: dict) -> dict:
         record = store()[handle]
