@@ -37,7 +37,7 @@ def phone_as_received(value: str) -> str:
     - E.164 when phonenumbers reads it as a valid number (with the default region when it has no ``+``);
     - a short code's digits as they are (``898287``): up to SHORT_CODE_MAX digits written without ``+``;
     - ``+`` and the digits of any other number (at most 15, as E.164 allows), so that a number of a range the
-      library does not know yet is still kept, and matches what we sent to it;
+      library does not know yet is still kept, and matches what we sent to it; more digits: no address ("");
     - an alphanumeric sender ID as written, without characters no sender ID has, cut to ADDRESS_MAX;
     - "" when nothing is left."""
     text = str(value or "").strip()
@@ -49,8 +49,7 @@ def phone_as_received(value: str) -> str:
         digits = "".join(ch for ch in text if ch.isascii() and ch.isdigit())
         if not text.startswith("+") and len(digits) <= SHORT_CODE_MAX:
             return digits
-        if len(digits) <= 15:
-            return "+" + digits
+        return "+" + digits if len(digits) <= 15 else ""  # longer than any phone number: no address
     return _ALPHANUMERIC.sub("", text).strip()[:ADDRESS_MAX]
 
 
