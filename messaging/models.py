@@ -71,7 +71,8 @@ class Sender(models.Model):
     provider_answers_keywords = models.BooleanField(
         "provider answers keywords", default=False,
         help_text="The provider answers STOP, START and HELP itself on this line: the opt-out is still recorded, "
-        "but no confirmation or help text is sent from here.",
+        "but no confirmation or help text is sent from here. Always so for CloudVNO, which blocks a number after "
+        "its STOP.",
     )
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     is_active = models.BooleanField("active", default=True)

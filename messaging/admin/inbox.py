@@ -56,7 +56,7 @@ class CampaignFilter(admin.SimpleListFilter):
 
 
 class AnswerForm(forms.Form):
-    body = forms.CharField(label="Answer", widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=1600)
+    body = forms.CharField(label="Text", widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=1600)
     sender = forms.ModelChoiceField(queryset=Sender.objects.none(), label="Through", empty_label=None)
 
     def __init__(self, *args, senders=(), initial_sender=None, **kwargs):
@@ -68,7 +68,7 @@ class AnswerForm(forms.Form):
 
 @admin.register(Reply)
 class ReplyAdmin(admin.ModelAdmin):
-    list_display = ("received", "who", "text", "attachments", "sender", "campaign", "keyword", "read")
+    list_display = ("received", "who", "text", "attachments", "sender", "answers_campaign", "keyword", "read")
     list_display_links = None
     list_filter = (ReadFilter, "sender", CampaignFilter, "keyword")
     search_fields = ("to", "body")
@@ -136,7 +136,7 @@ class ReplyAdmin(admin.ModelAdmin):
         return f"{count} file{'s' if count != 1 else ''}" if count else "-"
 
     @admin.display(description="campaign")
-    def campaign(self, obj):
+    def answers_campaign(self, obj):
         campaign_id = getattr(obj, "answered_campaign", None)
         if not campaign_id:
             return "-"

@@ -62,6 +62,7 @@ from .base import (
     string_values,
     transient_for,
 )
+from .codes import error_meaning
 
 RATE_LIMIT_CODES = {
     "message-rate-limit",
@@ -74,29 +75,6 @@ DEFAULT_RETRY_AFTER = 1.0
 FIND_PAGE_SIZE = 1000  # the documented maximum
 FIND_MAX_PAGES = 10
 
-# Delivery codes (docs/providers.md, Bandwidth v1: Errors). 0 means delivered to the carrier, i.e. no error.
-DELIVERY_CODES = {
-    "0": "Message delivered to carrier",
-    "100": "Message not delivered to carrier",
-    "187": "Statistical spam detected",
-    "188": "Keyword spam detected",
-    "189": "Spam detected",
-    "482": "Loop detected",
-    "600": "Destination carrier could not accept messages",
-    "610": "Message submission failed",
-    "620": "Destination application error",
-    "630": "Message not acknowledged",
-    "650": "Destination failure",
-    "700": "Invalid service type",
-    "720": "Invalid destination number",
-    "740": "Invalid source number",
-    "750": "Destination rejected message",
-    "751": "Destination rejected message too large",
-    "770": "Destination rejected due to spam",
-    "775": "Rejected due to user opt out",
-    "902": "Message expired",
-    "999": "Unknown error",
-}
 
 
 def _id_from_location(location: str) -> str:
@@ -305,7 +283,7 @@ class BandwidthProvider(BasicAuthCallbackProvider):
             raw_status=raw_status,
             occurred_at=occurred,
             error_code=code,
-            error_message=(description or DELIVERY_CODES.get(code, "")) if code else "",
+            error_message=(description or error_meaning(self.code, code)) if code else "",
             event_id=lookup_event_id(message_id, raw_status) if source == "lookup" else "",
             our_message_id=None if inbound else our_message_id(item.get("tag")),
             # A reply: `from` wrote it to `to` (our number); an outbound message's recipient is its `to`.

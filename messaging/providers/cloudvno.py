@@ -111,6 +111,9 @@ class CloudvnoProvider(Provider):
     supports_lookup = False
     secret_headers = ("x-cloudvno-signature",)
     opt_out_error_codes = frozenset({"unsubscribed"})
+    # A STOP to a CloudVNO number unsubscribes the pair at CloudVNO: later sends answer 422 `unsubscribed`
+    # (docs/providers.md), so its keywords are CloudVNO's to answer.
+    answers_keywords = True
 
     def _headers(self) -> dict:
         return {"Authorization": f"Bearer {self.credential('api_key')}", "Accept": "application/json"}

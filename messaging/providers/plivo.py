@@ -57,6 +57,7 @@ from .base import (
     transient_for,
     url_without_query,
 )
+from .codes import error_meaning
 
 # Fields only a reply carries (docs/providers.md, Plivo: Callbacks): its text (`Text` for SMS, `Body` for MMS),
 # its media, and the intent of a standard keyword.
@@ -328,7 +329,7 @@ class PlivoProvider(Provider):
                 raw_status=raw_status or ("received" if inbound else ""),
                 occurred_at=occurred,
                 error_code=code,
-                error_message=ERROR_TEXT.get(code, "") if code else "",
+                error_message=error_meaning(self.code, code) if code else "",
                 sequence=sequence,
                 # A reply: who wrote it, as Plivo gives it (digits without "+", a short code, a sender ID).
                 recipient=str(params.get("From") or "") if inbound else _as_number(params.get("To")),
@@ -360,22 +361,3 @@ def _part_info(params: dict) -> tuple[int, int]:
     return (part, parts) if 1 <= part <= parts else (1, 1)
 
 
-# Plivo message error codes (docs/providers.md, Plivo: Errors).
-ERROR_TEXT = {
-    "10": "Invalid message",
-    "20": "Network error",
-    "30": "Spam detected",
-    "40": "Invalid source number",
-    "50": "Invalid destination number",
-    "60": "Loop detected",
-    "70": "Destination permanently unavailable",
-    "80": "Destination temporarily unavailable",
-    "90": "No route available",
-    "100": "Prohibited by carrier",
-    "110": "Message too long",
-    "120": "MMS too large",
-    "200": "Source number blocked by STOP from destination",
-    "201": "US toll-free to Canadian destination blocked",
-    "420": "Message expired in queue",
-    "1000": "Unknown error",
-}

@@ -70,6 +70,7 @@ from .base import (
     transient_for,
     url_with_basic_auth,
 )
+from .codes import error_meaning
 
 SIGNATURE_HEADER = "sb-signing-secret"
 # The sender option value that puts Basic credentials in status-callback URLs (its historical name).
@@ -77,16 +78,6 @@ URL_CREDENTIALS = "url_token"
 FIND_PAGE = 100
 FIND_MAX_PAGES = 20
 
-# Documented error codes (docs/providers.md, Sendblue: Errors).
-ERROR_TEXT = {
-    "4000": "Validation error",
-    "4001": "Rate limit exceeded",
-    "4002": "Blacklisted number",
-    "5000": "Internal error",
-    "5003": "Server rate exceeded",
-    "10001": "Message failed to send",
-    "10002": "Failed to resolve message status",
-}
 TRANSIENT_CODES = {"4001", "5000", "5003"}
 RATE_CODES = {"4001", "5003"}
 RECIPIENT_CODES = {"4002"}
@@ -175,7 +166,7 @@ class SendblueProvider(Provider):
         body = data if isinstance(data, dict) else {}
         code = clean_error_code(body.get("error_code"))
         text = str(first_of(body, "error_message", "message", "error_reason", "error", default="")) or (
-            ERROR_TEXT.get(code) or self.error_text(data)
+            error_meaning(self.code, code) or self.error_text(data)
         )
         transient = transient_for(status, text, headers, code=code, rate_limited=code in RATE_CODES,
                                   transient=code in TRANSIENT_CODES)
@@ -304,7 +295,7 @@ class SendblueProvider(Provider):
         message = ""
         if code:
             message = str(first_of(params, "error_message", "error_reason", "error_detail", default="")) or (
-                ERROR_TEXT.get(code, "")
+                error_meaning(self.code, code)
             )
         return StatusEvent(
             provider_message_id=str(params["message_handle"]),

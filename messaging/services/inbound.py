@@ -10,7 +10,7 @@ A reply that is, as a whole, one of its sender's keywords (case, surrounding spa
 
 A consent change is confirmed once, by one message through the same sender; a keyword that changes nothing (a
 second STOP) is stored and not answered. Nothing is sent from here for a sender whose provider answers these
-keywords itself (``Sender.provider_answers_keywords``): the change is still recorded."""
+keywords itself (``provider_answers_keywords``): the change is still recorded."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from django.db import transaction
 
 from ..models import ConsentEvent, Message, Sender, Suppression
 from ..phones import is_phone_address, phone_as_received
+from ..providers import provider_class
 from ..providers.base import StatusEvent
 from .consent import consent_record
 
@@ -47,6 +48,16 @@ def keyword_of(sender: Sender, body: str) -> str:
         if word in keyword_words(words):
             return keyword
     return ""
+
+
+def provider_answers_keywords(sender: Sender) -> bool:
+    """Whether the sender's provider answers keywords itself: the sender's setting, or always for a provider
+    that blocks a number after its STOP (``Provider.answers_keywords``)."""
+    try:
+        documented = provider_class(sender.provider).answers_keywords
+    except LookupError:
+        documented = False
+    return sender.provider_answers_keywords or documented
 
 
 def _answered_message(sender: Sender, address: str) -> tuple[int | None, int | None]:
@@ -111,7 +122,7 @@ def _answer(sender: Sender, reply: Message, text: str) -> None:
     """Send a keyword's answer through the sender the reply came to, unless its provider answers keywords
     itself, the text is empty, or the address cannot be messaged (an alphanumeric sender)."""
     text = (text or "").strip()
-    if sender.provider_answers_keywords or not text or not is_phone_address(reply.to) or not sender.is_active:
+    if provider_answers_keywords(sender) or not text or not is_phone_address(reply.to) or not sender.is_active:
         return
     from .queueing import message_create
 

@@ -53,7 +53,7 @@ def test_the_inbox_lists_replies_with_contact_line_and_campaign_and_filters_them
     reply(sender, "STOP", "+12125550001")
     page = admin_client.get(reverse("admin:messaging_reply_changelist")).content.decode()
     assert "Person0 +12125550000" in page and "Sounds good" in page
-    assert "Main line" in page and "Spring sale" in page
+    assert "Main line" in page and f'/campaigns/campaign/{campaign.pk}/change/">Spring sale</a>' in page
     assert page.count("reply-unread") == 2
     only_stop = admin_client.get(reverse("admin:messaging_reply_changelist"), {"keyword": "opt_out"})
     assert "Sounds good" not in only_stop.content.decode() and "+12125550001" in only_stop.content.decode()

@@ -65,7 +65,7 @@ def test_stop_opts_out_once_confirms_once_and_start_opts_back_in(make_sender, en
 
 
 def test_help_is_answered_with_the_senders_text_and_changes_no_consent(make_sender, engine):
-    sender = make_sender("cloudvno", help_text_reply="Acme Alerts: reply STOP to end. Call 555-0100.")
+    sender = make_sender("bandwidth", help_text_reply="Acme Alerts: reply STOP to end. Call 555-0100.")
     reply(sender, "HELP")
     reply(sender, "info")
     assert [m.body for m in answers()] == [sender.help_text_reply] * 2
@@ -86,8 +86,10 @@ def test_a_sender_has_its_own_keywords(make_sender, engine):
     assert not is_opted_out("+12125550199")
 
 
-def test_a_provider_that_answers_keywords_itself_gets_the_change_but_sends_nothing(make_sender, engine):
-    sender = make_sender("cloudvno", provider_answers_keywords=True)
+@pytest.mark.parametrize("provider,setting", [("plivo", True), ("cloudvno", False)])
+def test_a_provider_that_answers_keywords_itself_gets_the_change_but_sends_nothing(make_sender, engine, provider,
+                                                                                   setting):
+    sender = make_sender(provider, provider_answers_keywords=setting)  # CloudVNO always answers them itself
     reply(sender, "STOP")
     reply(sender, "HELP")
     assert is_opted_out("+12125550199")

@@ -57,6 +57,9 @@ class Provider(PagedFind, MediaChecks):
     callback_basic_auth: ClassVar[bool] = False
     # Error codes (in callbacks or send answers) that mean "this recipient opted out", from the documentation.
     opt_out_error_codes: ClassVar[frozenset[str]] = frozenset()
+    # True when the provider itself handles STOP/START/HELP on its numbers (blocks a number after its STOP, so a
+    # confirmation from us could not reach it): we record the consent change and send no keyword answer.
+    answers_keywords: ClassVar[bool] = False
     # Seconds to wait after a rate-limit answer that carries no hint of its own (no Retry-After, no body field).
     # One second: the slowest pace any of our providers documents is one message per second per sender.
     default_retry_after: ClassVar[float] = 1.0
