@@ -54,6 +54,11 @@ def campaign_summary(*, campaign: Campaign) -> dict:
             **delivery}
 
 
+def campaign_failures(*, campaign: Campaign) -> list[dict]:
+    """Why the campaign's messages failed, by cause (for its page)."""
+    return messaging.campaign_failure_causes(campaign_id=campaign.pk)
+
+
 def campaign_recipients(*, campaign: Campaign, status: str | None = None, search: str = "") -> QuerySet:
     """The campaign's messages for its recipients table, each with its contact."""
     return messaging.campaign_messages(campaign_id=campaign.pk, status=status, search=search).select_related("contact")

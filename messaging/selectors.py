@@ -23,7 +23,7 @@ from .models import (
 from .phones import phone_e164
 from .providers import provider_class, provider_for
 from .providers import sender_problem as provider_sender_problem
-from .providers.base import ConfigurationError, MediaFile
+from .providers.base import ConfigurationError, MediaFile, cause_info
 from .windows import WAITING_NOTE
 
 S = Message.Status
@@ -151,6 +151,14 @@ def campaign_replies(*, campaign_id: int) -> dict:
         Q(message__in_reply_to__campaign_id=campaign_id) | Q(message__campaign_id=campaign_id)
     ).count()
     return {**figures, "opt_outs": opt_outs}
+
+
+def campaign_failure_causes(*, campaign_id: int) -> list[dict]:
+    """A campaign's failed and undelivered messages grouped by cause, most frequent first: each with the cause
+    (label, explanation, advice) and how many recipients it hit."""
+    rows = (Message.objects.filter(campaign_id=campaign_id, status__in=(S.FAILED, S.UNDELIVERED))
+            .values("error_cause").annotate(n=Count("id")).order_by("-n"))
+    return [{"cause": cause_info(row["error_cause"] or "unknown"), "count": row["n"]} for row in rows]
 
 
 def replies_unread_count() -> int:

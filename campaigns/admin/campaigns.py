@@ -14,6 +14,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from messaging.personalize import template_errors
 from messaging.selectors import MESSAGE_STATUSES
@@ -118,7 +119,7 @@ def _list_label(contact_list, counts) -> str:
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
-    list_display = ("name", "status", "sender", "scheduled_at", "recipient_count", "suppressed_count",
+    list_display = ("name", "status_text", "sender", "scheduled_at", "recipient_count", "suppressed_count",
                     "launched_at", "completed_at", "created_by")
     list_filter = ("status", "sender")
     search_fields = ("name", "body")
@@ -126,6 +127,14 @@ class CampaignAdmin(admin.ModelAdmin):
     filter_horizontal = ("lists", "more_senders")
     change_form_template = "admin/campaigns/campaign/change_form.html"
     actions = ["launch_selected"]
+
+    @admin.display(description="status", ordering="status")
+    def status_text(self, obj):
+        """The status, and why the product paused the campaign when it did."""
+        if obj.status == Campaign.Status.PAUSED and obj.paused_reason:
+            return format_html('{} <span class="paused-reason" title="{}">(paused automatically)</span>',
+                               obj.get_status_display(), obj.paused_reason)
+        return obj.get_status_display()
 
     fieldsets = (
         (None, {"fields": ("name", "sender", "more_senders", "backup_sender")}),
@@ -274,6 +283,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 problems, warnings = services.campaign_checks(campaign=campaign)
             extra_context.update(
                 summary=selectors.campaign_summary(campaign=campaign),
+                failures=selectors.campaign_failures(campaign=campaign),
                 problems=problems,
                 warnings=warnings,
                 recipients=page.get_page(request.GET.get("page")),

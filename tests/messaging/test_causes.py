@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.urls import reverse
 
 from campaigns.models import Campaign, Contact
 from campaigns.preflight import campaign_preflight
@@ -101,7 +102,7 @@ def test_a_landline_reported_by_bandwidth_is_flagged(make_sender, make_audience,
 
 
 def test_a_spike_of_carrier_filtering_pauses_the_campaign_with_the_reason(make_sender, make_audience, make_campaign,
-                                                                          engine, settings):
+                                                                          engine, settings, admin_client):
     settings.CARRIER_FILTERING_MIN = 5
     campaign, messages = launched(make_sender, make_audience, make_campaign, n=60)
     for m in messages[:30]:
@@ -115,6 +116,10 @@ def test_a_spike_of_carrier_filtering_pauses_the_campaign_with_the_reason(make_s
     assert campaign.status == Campaign.Status.PAUSED
     assert "5 of the last 35 outcomes" in campaign.paused_reason and "resume" in campaign.paused_reason
     assert Dispatch.objects.get(campaign=campaign).state == Dispatch.State.PAUSED
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert 'id="campaign-paused-reason"' in page and "5 of the last 35 outcomes" in page
+    assert 'data-count="cause-carrier_filtered">5<' in page  # why messages failed, by cause
+    assert "(paused automatically)" in admin_client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
 
     campaign_resume(campaign=campaign)  # staff fixed it: what came before no longer counts
     campaign.refresh_from_db()
