@@ -43,10 +43,11 @@ class Contact(models.Model):
     opted_out = models.BooleanField("opted out", default=False)
     is_fixed_line = models.BooleanField("fixed line", default=False)
     number_problem = models.CharField(
-        "number flagged", max_length=20, blank=True, choices=NUMBER_PROBLEMS,
+        "number flagged", max_length=20, blank=True, default="", db_default="", choices=NUMBER_PROBLEMS,
         help_text="A provider reported the number cannot take messages: it is skipped at launch until cleared.",
     )
-    number_problem_detail = models.CharField("flag detail", max_length=200, blank=True)
+    # Database defaults too: imports insert contacts with raw SQL that names only the columns they fill.
+    number_problem_detail = models.CharField("flag detail", max_length=200, blank=True, default="", db_default="")
     number_problem_at = models.DateTimeField("flagged at", null=True, blank=True)
     lists = models.ManyToManyField(ContactList, through="ListMembership", related_name="contacts", blank=True)
     tags = models.ManyToManyField(Tag, related_name="contacts", blank=True)
