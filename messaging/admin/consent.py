@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
 from .. import services
 from ..models import ConsentEvent, Suppression
@@ -44,17 +46,30 @@ class ConsentEventForm(forms.ModelForm):
 @admin.register(ConsentEvent)
 class ConsentEventAdmin(admin.ModelAdmin):
     form = ConsentEventForm
-    list_display = ("phone", "action", "method", "detail", "created_by", "created_at", "undoes")
+    list_display = ("phone", "action", "method", "detail", "caused_by", "created_by", "created_at", "undoes")
     list_filter = ("action", "method")
     search_fields = ("phone", "detail")
     list_select_related = ("created_by", "undoes")
     actions = ["undo"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in ConsentEvent._meta.fields] if obj else []
+        return [*(f.name for f in ConsentEvent._meta.fields if f.name != "message"), "caused_by"] if obj else []
 
     def get_fields(self, request, obj=None):
-        return [f.name for f in ConsentEvent._meta.fields if f.name != "id"] if obj else ["phone", "action", "detail"]
+        if obj is None:
+            return ["phone", "action", "detail"]
+        return [("caused_by" if f.name == "message" else f.name) for f in ConsentEvent._meta.fields if f.name != "id"]
+
+    @admin.display(description="caused by")
+    def caused_by(self, obj):
+        """The reply (opening its conversation) or the provider's report (the message) behind the entry."""
+        if obj is None or not obj.message_id:
+            return "-"
+        if obj.method == ConsentEvent.Method.KEYWORD:
+            return format_html('<a href="{}">the reply</a>',
+                               reverse("admin:messaging_reply_conversation", args=[obj.message_id]))
+        return format_html('<a href="{}">message #{}</a>',
+                           reverse("admin:messaging_message_change", args=[obj.message_id]), obj.message_id)
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)  # append-only: entries are read-only

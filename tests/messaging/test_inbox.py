@@ -141,3 +141,15 @@ def test_hostile_media_links_are_not_rendered(answered_campaign, admin_client):
     message = inbound_record(sender=sender, event=event)
     page = admin_client.get(reverse("admin:messaging_reply_conversation", args=[message.pk])).content.decode()
     assert "https://media.example.com/a.jpg" in page and "javascript:alert" not in page
+
+
+def test_the_ledger_links_each_keyword_entry_to_the_reply_that_caused_it(answered_campaign, admin_client):
+    from messaging.models import ConsentEvent
+
+    sender, _campaign = answered_campaign
+    stop = reply(sender, "STOP", "+12125550001")
+    conversation_url = reverse("admin:messaging_reply_conversation", args=[stop.pk])
+    assert conversation_url in admin_client.get(reverse("admin:messaging_consentevent_changelist")).content.decode()
+    entry = ConsentEvent.objects.get()
+    page = admin_client.get(reverse("admin:messaging_consentevent_change", args=[entry.pk])).content.decode()
+    assert conversation_url in page
