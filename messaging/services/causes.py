@@ -6,8 +6,10 @@
 - ``carrier_filtered``: when more than CARRIER_FILTERING_RATE of the campaign's last CARRIER_FILTERING_WINDOW
   outcomes (at least CARRIER_FILTERING_MIN of them) were filtered, the campaign is paused with the reason
   (``audience.campaign_paused``);
-- ``account``: the sender's circuit opens at once (nothing more is sent through it for CIRCUIT_OPEN_SECONDS;
-  its campaigns fail over to their backup sender or wait) instead of after CIRCUIT_FAILURES failures.
+- ``account``, in the provider's answer to a send (our credentials, our number, our account refused): the
+  sender's circuit opens at once (nothing more is sent through it for CIRCUIT_OPEN_SECONDS; its campaigns fail
+  over to their backup sender or wait) instead of after CIRCUIT_FAILURES failures. A delivery report about one
+  message it had accepted does not: the next calls show whether the account itself is refused.
 
 Each runs in the transaction that recorded the failure."""
 
@@ -38,8 +40,10 @@ def cause_of(provider: str, code: str, *, http_status: int | None = None) -> str
     return error_cause(provider, code or "", http_status=http_status) or ""
 
 
-def failure_act(*, message_id: int, cause: str, provider: str, code: str = "", sender_id: int | None = None) -> None:
-    """Act on a message that failed for good with ``cause``."""
+def failure_act(*, message_id: int, cause: str, provider: str, code: str = "", sender_id: int | None = None,
+                refused: bool = False) -> None:
+    """Act on a message that failed for good with ``cause``. ``refused``: the provider refused our call (its
+    answer to the send), as opposed to reporting later about one message it had accepted."""
     if not cause:
         return
     row = Message.objects.filter(pk=message_id).values("to", "campaign_id", "sender_id").first()
@@ -58,7 +62,7 @@ def failure_act(*, message_id: int, cause: str, provider: str, code: str = "", s
         reason = filtering_spike(campaign_id)
         if reason:
             audience.campaign_paused(campaign_id, reason)
-    elif cause == causes.ACCOUNT:
+    elif cause == causes.ACCOUNT and refused:
         circuit_open_now(sender_id or row["sender_id"], reason=f"{causes.cause_info(cause).label} ({reported})")
 
 

@@ -105,7 +105,8 @@ def send_failed(*, message: Message, error: ProviderError) -> str:
         moved = message_move(message.pk, status, from_statuses=(S.SENDING,), fields=fields)
         event_record(message, status, code=code, text=text)
         if moved and status == S.FAILED:
-            failure_act(message_id=message.pk, cause=cause, provider=provider, code=code, sender_id=message.sender_id)
+            failure_act(message_id=message.pk, cause=cause, provider=provider, code=code, sender_id=message.sender_id,
+                        refused=True)
     return status
 
 
