@@ -205,7 +205,7 @@ class CustomFieldFilter(admin.SimpleListFilter):
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
-    list_display = ("phone", "first_name", "last_name", "email", "opted_out", "is_fixed_line", "number_flag",
+    list_display = ("phone", "first_name", "last_name", "email", "opted_out", "is_fixed_line", "number_problem",
                     "created_at")
     list_filter = ("opted_out", "is_fixed_line", "number_problem", "lists", "tags", CustomFieldFilter)
     search_fields = ("phone", "first_name", "last_name", "email")
