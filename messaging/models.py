@@ -138,6 +138,10 @@ class Message(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="a reply: the message of ours it answers; an answer: the reply it answers",
     )
+    reply_campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="a reply: the campaign of the message it answers (kept here so a campaign's replies are one lookup)",
+    )
     keyword = models.CharField(max_length=8, choices=Keyword.choices, blank=True, help_text="a reply's keyword")
     read_at = models.DateTimeField(null=True, blank=True, help_text="a reply: when staff read it")
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -156,7 +160,12 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "to", "round"], condition=Q(campaign__isnull=False), name="message_once_per_round"
-            )
+            ),
+            # A reply is stored once, even when the provider delivers it twice at the same moment.
+            models.UniqueConstraint(
+                fields=["sender", "provider_message_id"], condition=Q(direction="inbound") & ~Q(provider_message_id=""),
+                name="reply_once",
+            ),
         ]
         permissions = [
             ("resend_message", "Can resend, or mark as sent, messages whose outcome is unknown"),

@@ -23,7 +23,7 @@ from .models import (
 from .phones import phone_e164
 from .providers import provider_class, provider_for
 from .providers import sender_problem as provider_sender_problem
-from .providers.base import ConfigurationError, MediaFile, cause_info
+from .providers.base import ConfigurationError, MediaFile, cause_info, causes
 from .windows import WAITING_NOTE
 
 S = Message.Status
@@ -143,13 +143,16 @@ CONVERSATION_MAX = 200  # the most recent messages a conversation page shows
 def campaign_replies(*, campaign_id: int) -> dict:
     """What a campaign's messages caused: replies (and from how many numbers), opt-outs by keyword or reported
     by the provider, and help requests. A reply belongs to the campaign whose message it answers (the most
-    recent one from that sender to that number when it came)."""
-    replies = Message.objects.filter(direction=Message.Direction.INBOUND, in_reply_to__campaign_id=campaign_id)
+    recent one from that sender to that number when it came). Read from the replies and the campaign's failures,
+    never from the whole ledger."""
+    replies = Message.objects.filter(reply_campaign_id=campaign_id)
     figures = replies.aggregate(replies=Count("id"), repliers=Count("to", distinct=True),
                                 helps=Count("id", filter=Q(keyword=Message.Keyword.HELP)))
-    opt_outs = ConsentEvent.objects.filter(action=ConsentEvent.Action.OPT_OUT).filter(
-        Q(message__in_reply_to__campaign_id=campaign_id) | Q(message__campaign_id=campaign_id)
-    ).count()
+    opted_out_reports = Message.objects.filter(campaign_id=campaign_id, status__in=(S.FAILED, S.UNDELIVERED),
+                                               error_cause=causes.OPTED_OUT)
+    caused = (Q(message_id__in=replies.filter(keyword=Message.Keyword.OPT_OUT).values("pk"))
+              | Q(message_id__in=opted_out_reports.values("pk")))
+    opt_outs = ConsentEvent.objects.filter(caused, action=ConsentEvent.Action.OPT_OUT).count()
     return {**figures, "opt_outs": opt_outs}
 
 
@@ -166,22 +169,29 @@ def replies_unread_count() -> int:
 
 
 def conversation(*, address: str) -> list[Message]:
-    """What we sent to an address and what it wrote, oldest first (the most recent CONVERSATION_MAX)."""
+    """What we sent to an address and what it wrote, oldest first (the most recent CONVERSATION_MAX). Each
+    message has ``campaign_name``: its campaign's, or for a reply, the one of the message it answers."""
     rows = list(Message.objects.filter(to=address).select_related("sender").order_by("-id")[:CONVERSATION_MAX])
     rows.reverse()
+    names = dispatch_names(m.campaign_id or m.reply_campaign_id for m in rows)
+    for m in rows:
+        m.campaign_name = names.get(m.campaign_id or m.reply_campaign_id, "")
     return rows
+
+
+def address_opted_out(address: str) -> bool:
+    """Whether an address, as stored (a number, a short code, a sender ID), has opted out."""
+    return bool(address) and Suppression.objects.filter(phone=address, opted_out=True).exists()
+
+
+def consent_last_change(address: str) -> ConsentEvent | None:
+    return ConsentEvent.objects.filter(phone=address).order_by("-id").first() if address else None
 
 
 def dispatch_names(campaign_ids) -> dict[int, str]:
     """Campaign names by id, as the send path knows them (pages that list messages show them)."""
     ids = {cid for cid in campaign_ids if cid}
     return dict(Dispatch.objects.filter(campaign_id__in=ids).values_list("campaign_id", "name")) if ids else {}
-
-
-def replies_campaigns(reply_ids) -> dict[int, int]:
-    """The campaign each reply answers, by reply id (replies that answer no campaign message are absent)."""
-    rows = Message.objects.filter(pk__in=list(reply_ids), in_reply_to__campaign_id__isnull=False)
-    return dict(rows.values_list("pk", "in_reply_to__campaign_id"))
 
 
 # ---- what a sender's provider allows --------------------------------------------------------------

@@ -272,7 +272,7 @@ def _handled(request: HttpRequest, provider: str, sender_uuid, *, hinted: bool) 
             logger.warning("%s callback for sender %s refused (403): nonce seen before (a replay)", provider,
                            result.sender.pk)
             return _plain("signature refused", 403)
-        counts = events_apply(sender=result.sender, events=result.events, provider=result.adapter,
+        counts = events_apply(sender=result.sender, events=result.events,
                               message_hint=hint)
     return HttpResponse(json.dumps(counts), status=200, content_type="application/json")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from .. import audience, selectors, services
-from ..models import ConsentEvent, Dispatch, Message, Reply, Sender, Suppression
+from ..models import Dispatch, Message, Reply, Sender
 
 ANSWER_PERMISSION = "messaging.answer_message"
 VIEW_PERMISSION = "messaging.view_message"
@@ -44,14 +44,13 @@ class CampaignFilter(admin.SimpleListFilter):
     parameter_name = "campaign"
 
     def lookups(self, request, model_admin):
-        answered = Message.objects.filter(direction=Message.Direction.INBOUND,
-                                          in_reply_to__campaign_id=OuterRef("campaign_id"))
+        answered = Message.objects.filter(reply_campaign_id=OuterRef("campaign_id"))
         rows = Dispatch.objects.filter(Exists(answered)).order_by("-campaign_id").values_list("campaign_id", "name")
         return [(str(cid), name or f"campaign #{cid}") for cid, name in rows[:100]]
 
     def queryset(self, request, queryset):
         if self.value() and self.value().isdigit():
-            return queryset.filter(in_reply_to__campaign_id=int(self.value()))
+            return queryset.filter(reply_campaign_id=int(self.value()))
         return queryset
 
 
@@ -100,9 +99,8 @@ class ReplyAdmin(admin.ModelAdmin):
     # ---- the list ----
 
     def get_queryset(self, request):
-        names = Dispatch.objects.filter(campaign_id=OuterRef("in_reply_to__campaign_id")).values("name")[:1]
-        return super().get_queryset(request).annotate(
-            answered_campaign=F("in_reply_to__campaign_id"), campaign_label=Subquery(names))
+        names = Dispatch.objects.filter(campaign_id=OuterRef("reply_campaign_id")).values("name")[:1]
+        return super().get_queryset(request).annotate(campaign_label=Subquery(names))
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
@@ -137,7 +135,7 @@ class ReplyAdmin(admin.ModelAdmin):
 
     @admin.display(description="campaign")
     def answers_campaign(self, obj):
-        campaign_id = getattr(obj, "answered_campaign", None)
+        campaign_id = obj.reply_campaign_id
         if not campaign_id:
             return "-"
         name = getattr(obj, "campaign_label", None) or f"campaign #{campaign_id}"
@@ -196,21 +194,12 @@ class ReplyAdmin(admin.ModelAdmin):
                     return HttpResponseRedirect(request.path)
         elif may_answer and reply.to:
             services.conversation_mark_read(address=reply.to, user=request.user)
-        opted_out = bool(reply.to) and Suppression.objects.filter(phone=reply.to, opted_out=True).exists()
-        last_change = ConsentEvent.objects.filter(phone=reply.to).order_by("-id").first() if reply.to else None
         contact_id = next((m.contact_id for m in reversed(thread) if m.contact_id), None)
         names = audience_names(thread)
-        campaign_names = selectors.dispatch_names(m.campaign_id for m in thread)
-        reply_campaigns = selectors.dispatch_names(selectors.replies_campaigns(
-            m.pk for m in thread if m.direction == Message.Direction.INBOUND).values())
-        answered = selectors.replies_campaigns(m.pk for m in thread if m.direction == Message.Direction.INBOUND)
-        rows = []
-        for m in thread:
-            campaign_id = m.campaign_id or answered.get(m.pk)
-            rows.append({"message": m, "inbound": m.direction == Message.Direction.INBOUND,
-                         "media": [u for u in m.media_urls or [] if str(u).startswith(("https://", "http://"))],
-                         "campaign_id": campaign_id,
-                         "campaign": campaign_names.get(campaign_id) or reply_campaigns.get(campaign_id) or ""})
+        rows = [{"message": m, "inbound": m.direction == Message.Direction.INBOUND,
+                 "media": [u for u in m.media_urls or [] if str(u).startswith(("https://", "http://"))],
+                 "campaign_id": m.campaign_id or m.reply_campaign_id, "campaign": getattr(m, "campaign_name", "")}
+                for m in thread]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -222,8 +211,8 @@ class ReplyAdmin(admin.ModelAdmin):
             "rows": rows,
             "form": form,
             "may_answer": may_answer,
-            "opted_out": opted_out,
-            "last_change": last_change,
+            "opted_out": selectors.address_opted_out(reply.to),
+            "last_change": selectors.consent_last_change(reply.to),
             "shown_max": selectors.CONVERSATION_MAX,
         }
         return TemplateResponse(request, "admin/messaging/reply/conversation.html", context)

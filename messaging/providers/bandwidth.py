@@ -112,7 +112,6 @@ class BandwidthProvider(BasicAuthCallbackProvider):
     supports_lookup = True
     bulk_size = 50
     # Delivery code 775 "Rejected due to user opt out" (docs/providers.md, Bandwidth v1: Errors).
-    opt_out_error_codes = frozenset({"775"})
 
     def _auth(self) -> tuple[str, str]:
         return (self.credential("api_token"), self.credential("api_secret"))

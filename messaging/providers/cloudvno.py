@@ -110,7 +110,6 @@ class CloudvnoProvider(Provider):
     mps_by_sender_type = {"toll_free": 3.0, "short_code": 500.0}
     supports_lookup = False
     secret_headers = ("x-cloudvno-signature",)
-    opt_out_error_codes = frozenset({"unsubscribed"})
     # A STOP to a CloudVNO number unsubscribes the pair at CloudVNO: later sends answer 422 `unsubscribed`
     # (docs/providers.md), so its keywords are CloudVNO's to answer.
     answers_keywords = True

@@ -94,7 +94,6 @@ class FonedynamicsProvider(BasicAuthCallbackProvider):
     # No rate limit is documented: start at a conservative 1 message per second; staff can raise it per sender.
     default_mps = 1.0
     supports_lookup = True
-    opt_out_error_codes = frozenset()  # the error-code list is not public; none is known
 
     def _auth(self) -> tuple[str, str]:
         return (self.credential("account_sid"), self.credential("token"))

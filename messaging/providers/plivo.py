@@ -144,7 +144,6 @@ class PlivoProvider(Provider):
     secret_headers = ("x-plivo-signature-v2", "x-plivo-signature-ma-v2", "x-plivo-signature-v3")
     media_limit_is_total = True  # at most 5 MB for the whole MMS
     # 200: "Source number blocked by STOP from destination" (docs/providers.md, Plivo: Errors).
-    opt_out_error_codes = frozenset({"200"})
 
     def _account_path(self) -> str:
         return f"/v1/Account/{self.credential('auth_id')}"

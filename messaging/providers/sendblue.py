@@ -21,7 +21,7 @@ The facts relied on here, and what is assumed, are in docs/providers.md, Sendblu
 - Callbacks: JSON with `message_handle`, `status`, `error_code`, `error_message`, `was_downgraded`, `opted_out`...
   Statuses REGISTERED, PENDING, DECLINED, ACCEPTED, SUCCESS are listed but not explained (their mapping is
   assumed). SMS downgrades (`was_downgraded: true`) may never get past SENT: that is kept in the raw payload, not
-  taken as a failure. `opted_out: true` is read by the services as an opt-out.
+  taken as a failure. `opted_out: true` is reported as the error code `opted_out`, whatever code came with it.
 - Signature: not an HMAC; Sendblue sends the secret we configured verbatim in `sb-signing-secret`, compared in
   constant time with the `signing_secret` credential. Whether per-message `status_callback` requests carry the
   header is not documented. Our choice: when the header is present it must match (constant time), whatever the
@@ -31,7 +31,7 @@ The facts relied on here, and what is assumed, are in docs/providers.md, Sendblu
   without the header. Staff choose that only once they have seen Sendblue post status callbacks without the
   header. The sender uuid in the URL alone is never enough.
 - Opt-out: no error code of Sendblue's means "opted out" (4002 is a blacklisted number such as 911); the signal
-  is the `opted_out: true` field, which the services read.
+  is the `opted_out: true` field, reported as the error code `opted_out`.
 """
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ URL_CREDENTIALS = "url_token"
 FIND_PAGE = 100
 FIND_MAX_PAGES = 20
 
+OPTED_OUT_CODE = "opted_out"  # our code for an answer or callback with `opted_out: true` (codes.sendblue)
 TRANSIENT_CODES = {"4001", "5000", "5003"}
 RATE_CODES = {"4001", "5003"}
-RECIPIENT_CODES = {"4002"}
+RECIPIENT_CODES = {"4002", OPTED_OUT_CODE}
 SEND_STYLES = {"celebration", "shooting_star", "fireworks", "lasers", "love", "confetti", "balloons", "spotlight",
                "echo", "invisible", "gentle", "loud", "slam"}
 
@@ -118,7 +119,6 @@ class SendblueProvider(Provider):
     default_mps = 1.0
     supports_lookup = True
     secret_headers = (SIGNATURE_HEADER, "sb-api-secret-key")
-    opt_out_error_codes = frozenset()  # the signal is the `opted_out` field, not an error code
 
     def _headers(self) -> dict:
         return {
@@ -175,8 +175,8 @@ class SendblueProvider(Provider):
         if code == "10002":
             # "Failed to resolve message status": Sendblue may have the message; reconcile, don't resend.
             return AmbiguousError(text, http_status=status, code=code)
-        if _is_true(body.get("opted_out")):
-            return PermanentError(text, http_status=status, code=code or "opted_out", recipient_side=True)
+        if _is_true(body.get("opted_out")):  # whatever its code says (docs/providers.md, Sendblue: Errors)
+            return PermanentError(text, http_status=status, code=OPTED_OUT_CODE, recipient_side=True)
         lowered = text.lower()
         invalid_number = code == "4000" and "number" in lowered and "from_number" not in lowered
         return PermanentError(text, http_status=status, code=code,
@@ -292,6 +292,8 @@ class SendblueProvider(Provider):
         raw_status = str(params.get("status") or "")
         inbound = "is_outbound" in params and not _is_true(params.get("is_outbound"))
         code = clean_error_code(params.get("error_code"))
+        if _is_true(params.get("opted_out")) and not inbound:
+            code = OPTED_OUT_CODE  # the recipient opted out, whatever the code says: acted on as such
         message = ""
         if code:
             message = str(first_of(params, "error_message", "error_reason", "error_detail", default="")) or (

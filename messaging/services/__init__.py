@@ -19,7 +19,7 @@ from .audit import audit_record, audit_record_many, audit_record_on_model
 from .batch import message_send, messages_send, sender_messages_send
 from .callbacks import callback_nonce_claim, callback_nonces_prune, event_problem
 from .claiming import message_claim, message_release, messages_claim, send_lease_seconds
-from .consent import consent_import, consent_record, consent_undo
+from .consent import consent_change, consent_import, consent_record, consent_undo
 from .counters import counters_add
 from .dispatch import (
     DISPATCH_HORIZON_SECONDS,
@@ -58,6 +58,7 @@ __all__ = [
     "callback_password_needed",
     "callback_password_new",
     "callback_url",
+    "consent_change",
     "consent_import",
     "consent_record",
     "consent_undo",

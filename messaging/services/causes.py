@@ -21,11 +21,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from .. import audience
-from ..models import ConsentEvent, Dispatch, Message, Suppression
+from ..models import ConsentEvent, Dispatch, Message
 from ..providers.base import causes
 from ..providers.codes import error_cause
 from .circuit import circuit_open_now
-from .consent import consent_record
+from .consent import consent_change
 
 logger = logging.getLogger("messaging")
 S = Message.Status
@@ -52,10 +52,8 @@ def failure_act(*, message_id: int, cause: str, provider: str, code: str = "", s
     phone, campaign_id = row["to"], row["campaign_id"]
     reported = f"{provider} code {code}" if code else provider
     if cause == causes.OPTED_OUT and phone:
-        if not Suppression.objects.filter(phone=phone, opted_out=True).exists():
-            consent_record(phone=phone, action=ConsentEvent.Action.OPT_OUT, method=ConsentEvent.Method.PROVIDER,
-                           detail=f"{reported}: the recipient opted out", message=Message(pk=message_id),
-                           as_received=True)
+        consent_change(phone=phone, opt_out=True, method=ConsentEvent.Method.PROVIDER,
+                       detail=f"{reported}: the recipient opted out", message=Message(pk=message_id))
     elif cause in FLAGGED and phone:
         audience.number_flagged([phone], cause, f"{causes.cause_info(cause).label} ({reported})")
     elif cause == causes.CARRIER_FILTERED and campaign_id:
@@ -70,10 +68,11 @@ def filtering_spike(campaign_id: int) -> str:
     """Why the campaign should pause for carrier filtering, or "" when it should not (see the module
     docstring). Outcomes before the campaign was last resumed do not count."""
     window = settings.CARRIER_FILTERING_WINDOW
-    since = Dispatch.objects.filter(campaign_id=campaign_id, state=Dispatch.State.SENDING).values_list(
-        "filtering_since", flat=True).first()
-    if since is None and not Dispatch.objects.filter(campaign_id=campaign_id, state=Dispatch.State.SENDING).exists():
+    sending = Dispatch.objects.filter(campaign_id=campaign_id, state=Dispatch.State.SENDING)
+    row = sending.values_list("filtering_since").first()
+    if row is None:
         return ""  # paused or canceled already
+    since = row[0]
     outcomes = Message.objects.filter(campaign_id=campaign_id, status__in=OUTCOMES)
     if since is not None:
         outcomes = outcomes.filter(updated_at__gte=since)

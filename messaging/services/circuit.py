@@ -31,9 +31,11 @@ def circuit_record(sender_id: int, *, ok: bool) -> None:
     with transaction.atomic():
         SenderPace.objects.get_or_create(sender_id=sender_id)
         SenderPace.objects.filter(sender_id=sender_id).update(consecutive_failures=F("consecutive_failures") + 1)
-        SenderPace.objects.filter(
-            sender_id=sender_id, consecutive_failures__gte=settings.CIRCUIT_FAILURES
-        ).update(open_until=timezone.now() + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS), consecutive_failures=0)
+        _open(SenderPace.objects.filter(sender_id=sender_id, consecutive_failures__gte=settings.CIRCUIT_FAILURES))
+
+
+def _open(paces) -> None:
+    paces.update(open_until=timezone.now() + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS), consecutive_failures=0)
 
 
 def circuit_open_now(sender_id: int, *, reason: str = "") -> None:
@@ -41,6 +43,5 @@ def circuit_open_now(sender_id: int, *, reason: str = "") -> None:
     through this sender would fail the same way."""
     with transaction.atomic():
         SenderPace.objects.get_or_create(sender_id=sender_id)
-        SenderPace.objects.filter(sender_id=sender_id).update(
-            open_until=timezone.now() + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS), consecutive_failures=0)
+        _open(SenderPace.objects.filter(sender_id=sender_id))
     logger.warning("circuit of sender %s opened at once: %s", sender_id, reason or "account or configuration error")

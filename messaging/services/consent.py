@@ -45,6 +45,23 @@ def consent_record(
     return entry
 
 
+def consent_change(*, phone: str, opt_out: bool, method: str, detail: str = "", message=None,
+                   user=None) -> ConsentEvent | None:
+    """Opt an address that wrote to us or was reported by a provider (kept as received, see
+    ``consent_record``) out or back in, only if that changes its state: the ledger entry, or None when it was
+    so already. The number's state row is locked meanwhile, so two reports or replies arriving at once make one
+    change. Runs in the caller's transaction."""
+    with transaction.atomic():
+        Suppression.objects.get_or_create(phone=phone[:20], defaults={"opted_out": False})
+        state = Suppression.objects.select_for_update().filter(phone=phone[:20]).values_list("opted_out", flat=True)
+        if bool(state.first()) == opt_out:
+            return None
+        return consent_record(
+            phone=phone, action=ConsentEvent.Action.OPT_OUT if opt_out else ConsentEvent.Action.OPT_IN,
+            method=method, detail=detail, user=user, message=message, as_received=True,
+        )
+
+
 def consent_import(
     *, phones: list[str], action: str = ConsentEvent.Action.OPT_OUT, method: str = ConsentEvent.Method.IMPORT,
     detail: str = "", user=None

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from ..models import STATUS_RANK, ConsentEvent, Message, MessageEvent, Sender, Suppression
-from ..providers.base import Provider, StatusEvent
+from ..models import STATUS_RANK, Message, MessageEvent, Sender
+from ..providers.base import StatusEvent
 from ..providers.codes import error_meaning
 from .causes import cause_of, failure_act
-from .consent import consent_record
 from .history import event_new, event_store_once
 from .inbound import inbound_record
 from .parts import whole_message_event
@@ -109,7 +108,6 @@ def events_apply(
     *,
     sender: Sender,
     events: list[StatusEvent],
-    provider: Provider,
     source: str = MessageEvent.Source.CALLBACK,
     message_hint: int | None = None,
 ) -> dict:
@@ -141,7 +139,6 @@ def events_apply(
                 continue
             if _apply(message_id, whole_message_event(event, sender_id=sender.pk), sender.provider):
                 counts["applied"] += 1
-            _opt_out_signal(event=event, message_id=message_id, sender=sender, provider=provider)
     return counts
 
 
@@ -183,19 +180,3 @@ def _as_event(stored: MessageEvent) -> StatusEvent:
         raw=stored.payload,
     )
 
-
-def _opt_out_signal(*, event: StatusEvent, message_id: int, sender: Sender, provider: Provider) -> None:
-    """A report that says "this recipient opted out" in a field of its own (Sendblue's ``opted_out``) is a
-    consent change like a STOP reply. Opt-out error codes are acted on with every other cause (``causes``)."""
-    if not (isinstance(event.raw, dict) and event.raw.get("opted_out") is True):
-        return
-    phone = Message.objects.filter(pk=message_id).values_list("to", flat=True).first()
-    if phone and not Suppression.objects.filter(phone=phone, opted_out=True).exists():
-        consent_record(
-            phone=phone,
-            action=ConsentEvent.Action.OPT_OUT,
-            method=ConsentEvent.Method.PROVIDER,
-            detail=f"{sender.provider} reported opt-out (opted_out)",
-            message=Message(pk=message_id),
-            as_received=True,
-        )

@@ -19,11 +19,11 @@ import re
 
 from django.db import transaction
 
-from ..models import ConsentEvent, Message, Sender, Suppression
+from ..models import ConsentEvent, Message, Sender
 from ..phones import is_phone_address, phone_as_received
 from ..providers import provider_class
 from ..providers.base import StatusEvent
-from .consent import consent_record
+from .consent import consent_change
 
 logger = logging.getLogger("messaging")
 S = Message.Status
@@ -60,27 +60,24 @@ def provider_answers_keywords(sender: Sender) -> bool:
     return sender.provider_answers_keywords or documented
 
 
-def _answered_message(sender: Sender, address: str) -> tuple[int | None, int | None]:
-    """The most recent message of ours from this sender to this address (what the reply answers), and its
-    contact."""
-    if not address:
-        return None, None
-    row = (Message.objects.filter(sender=sender, to=address, direction=Message.Direction.OUTBOUND)
-           .order_by("-id").values_list("pk", "contact_id").first())
-    return row if row else (None, None)
+def _answered_message(sender: Sender, address: str) -> dict:
+    """The most recent message of ours from this sender to this address (what the reply answers): its id, its
+    campaign and its contact, as the reply's fields."""
+    row = None
+    if address:
+        row = (Message.objects.filter(sender=sender, to=address, direction=Message.Direction.OUTBOUND)
+               .order_by("-id").values_list("pk", "campaign_id", "contact_id").first())
+    answered, campaign_id, contact_id = row or (None, None, None)
+    return {"in_reply_to_id": answered, "reply_campaign_id": campaign_id, "contact_id": contact_id}
 
 
 def inbound_record(*, sender: Sender, event: StatusEvent) -> Message:
     """Store a reply (once per provider id) and apply its keyword. Returns the stored reply."""
-    raw = event.raw if isinstance(event.raw, dict) else {}
-    counterpart = event.recipient or raw.get("From") or raw.get("from") or raw.get("number") or ""
-    address = phone_as_received(str(counterpart))
-    answered_id, contact_id = _answered_message(sender, address)
+    address = phone_as_received(event.recipient)  # the adapters give who wrote as ``recipient``
     fields = {
         "to": address, "body": event.body, "status": S.RECEIVED, "provider_status": event.raw_status[:40],
-        "media_urls": list(getattr(event, "media_urls", ()) or ()), "in_reply_to_id": answered_id,
-        "contact_id": contact_id, "keyword": keyword_of(sender, event.body), "kind": Message.Kind.MESSAGE,
-        "sent_at": event.occurred_at,
+        "media_urls": list(event.media_urls), "keyword": keyword_of(sender, event.body), "sent_at": event.occurred_at,
+        **_answered_message(sender, address),
     }
     with transaction.atomic():
         if event.provider_message_id:
@@ -102,20 +99,10 @@ def _keyword_apply(sender: Sender, reply: Message) -> None:
         _answer(sender, reply, sender.help_text_reply)
         return
     opt_out = reply.keyword == K.OPT_OUT
-    # One change per number at a time: lock its current state (created subscribed when unknown).
-    Suppression.objects.get_or_create(phone=reply.to, defaults={"opted_out": False})
-    state = Suppression.objects.select_for_update().filter(phone=reply.to).values_list("opted_out", flat=True)
-    if bool(state.first()) == opt_out:
-        return  # already so: nothing changes, nothing is sent
-    consent_record(
-        phone=reply.to,
-        action=ConsentEvent.Action.OPT_OUT if opt_out else ConsentEvent.Action.OPT_IN,
-        method=ConsentEvent.Method.KEYWORD,
-        detail=f"replied {reply.body.strip()[:20]!r} to {sender.name}",
-        message=reply,
-        as_received=True,
-    )
-    _answer(sender, reply, sender.opt_out_text if opt_out else sender.opt_in_text)
+    changed = consent_change(phone=reply.to, opt_out=opt_out, method=ConsentEvent.Method.KEYWORD,
+                             detail=f"replied {reply.body.strip()[:20]!r} to {sender.name}", message=reply)
+    if changed:  # already so: nothing changes, nothing is sent
+        _answer(sender, reply, sender.opt_out_text if opt_out else sender.opt_in_text)
 
 
 def _answer(sender: Sender, reply: Message, text: str) -> None:

@@ -55,7 +55,7 @@ def message_reconcile(*, message_id: int) -> str:
             logger.warning("lookup of message %s failed: %s", message.pk, exc)
             return "retry"
         if event is not None:
-            events_apply(sender=message.sender, events=[event], provider=provider,
+            events_apply(sender=message.sender, events=[event],
                          source=MessageEvent.Source.LOOKUP, message_hint=message.pk)
         return "checked"
 

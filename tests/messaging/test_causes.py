@@ -13,7 +13,6 @@ from campaigns.models import Campaign, Contact
 from campaigns.preflight import campaign_preflight
 from campaigns.services import campaign_launch, campaign_resume, contacts_number_clear
 from messaging.models import ConsentEvent, Dispatch, Message
-from messaging.providers import provider_for
 from messaging.providers.base import PermanentError, StatusEvent
 from messaging.selectors import is_opted_out
 from messaging.services import events_apply, message_claim, send_failed
@@ -38,7 +37,7 @@ def report(message, status: str, code: str = "") -> dict:
     """The provider's report about ``message``, applied as a callback would be."""
     event = StatusEvent(provider_message_id=f"pm-{message.pk}", status=status, raw_status=status,
                         occurred_at=datetime.now(UTC), error_code=code, event_id=f"ev-{next(_ids)}")
-    return events_apply(sender=message.sender, events=[event], provider=provider_for(message.sender))
+    return events_apply(sender=message.sender, events=[event])
 
 
 def test_each_failure_keeps_its_cause_and_the_providers_meaning(make_sender, make_audience, make_campaign, engine):

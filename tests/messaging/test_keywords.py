@@ -143,3 +143,45 @@ def test_the_confirmation_is_the_one_message_an_opted_out_number_still_gets(make
     assert claimed == [confirmation.pk]
     pending.refresh_from_db()
     assert pending.status == "canceled"
+
+
+def test_the_database_refuses_a_reply_stored_twice(make_sender):
+    from django.db import IntegrityError, transaction
+
+    sender = make_sender("plivo")
+    first = reply(sender, "hello")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Message.objects.create(sender=sender, direction="inbound", provider_message_id=first.provider_message_id,
+                               to=first.to, body="hello", status="received")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reply_delivered_twice_at_once_is_stored_and_answered_once(make_sender, engine):
+    """The provider retries while the first delivery is still being handled: both get the same reply, and HELP
+    is answered once."""
+    import threading
+
+    from django.db import connection
+
+    sender = make_sender("plivo")
+    for attempt in range(8):
+        event = StatusEvent(provider_message_id=f"twice-{attempt}", status="received", raw_status="received",
+                            occurred_at=datetime.now(UTC), recipient="+12125550199", direction="inbound", body="HELP")
+        barrier = threading.Barrier(2)
+        stored = []
+
+        def deliver(event=event, barrier=barrier, stored=stored):
+            try:
+                barrier.wait(timeout=10)
+                stored.append(inbound_record(sender=sender, event=event).pk)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=deliver) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(stored) == 2 and stored[0] == stored[1], attempt
+    assert Message.objects.filter(direction="inbound").count() == 8
+    assert Message.objects.filter(direction="outbound", kind="keyword").count() == 8

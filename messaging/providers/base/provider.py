@@ -55,8 +55,6 @@ class Provider(PagedFind, MediaChecks):
     signs_callbacks: ClassVar[bool] = True
     # True for providers whose callbacks can carry HTTP Basic credentials embedded in the URL we give them.
     callback_basic_auth: ClassVar[bool] = False
-    # Error codes (in callbacks or send answers) that mean "this recipient opted out", from the documentation.
-    opt_out_error_codes: ClassVar[frozenset[str]] = frozenset()
     # True when the provider itself handles STOP/START/HELP on its numbers (blocks a number after its STOP, so a
     # confirmation from us could not reach it): we record the consent change and send no keyword answer.
     answers_keywords: ClassVar[bool] = False

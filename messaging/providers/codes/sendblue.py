@@ -1,7 +1,9 @@
 """Sendblue's error codes, in send answers, status lookups and status callbacks (``error_code``, a number;
 "any code besides 0 or null is a failure"); docs/providers.md, Sendblue: Errors, and Error causes.
 
-Opt-outs have no code here: Sendblue reports them with the ``opted_out: true`` field, which the services read.
+Opt-outs have no numeric code: Sendblue reports them with the ``opted_out: true`` field, whatever ``error_code``
+says. The adapter reports such an answer or callback with the code ``opted_out`` (below), so the opt-out is acted on
+like any other provider's opt-out code.
 Third-party code also mentions ``5509`` and ``SMS_LIMIT_REACHED``; Sendblue documents neither, so they are left
 out and get the unknown cause.
 """
@@ -9,7 +11,7 @@ out and get the unknown cause.
 from __future__ import annotations
 
 from ..base import ErrorCode
-from ..base.causes import CONTENT, INVALID_NUMBER, RATE_LIMITED, UNREACHABLE
+from ..base.causes import CONTENT, INVALID_NUMBER, OPTED_OUT, RATE_LIMITED, UNREACHABLE
 
 ERRORS: dict[str, ErrorCode] = {
     # The request failed validation; only `error_message` says which field. Taken as the message's content
@@ -27,4 +29,6 @@ ERRORS: dict[str, ErrorCode] = {
     # Sendblue may have the message: the adapter treats the outcome as ambiguous and looks for the message
     # before anything is sent again.
     "10002": ErrorCode(UNREACHABLE, "Failed to resolve message status"),
+    # Not a Sendblue code: the adapter's name for an answer or callback carrying `opted_out: true`.
+    "opted_out": ErrorCode(OPTED_OUT, "The recipient opted out"),
 }

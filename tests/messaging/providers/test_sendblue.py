@@ -248,8 +248,9 @@ def _adapter():
          PermanentError, "4002", True),
         (200, {"status": "ERROR", "error_code": 10001, "error_message": "Message failed to send"},
          PermanentError, "10001", False),
+        # `opted_out: true` wins over the code it came with: reported as an opt-out (its cause), not a 4000.
         (400, {"status": "ERROR", "error_code": 4000, "error_message": "Recipient opted out", "opted_out": True},
-         PermanentError, "4000", True),
+         PermanentError, "opted_out", True),
         (401, {"status": "ERROR", "error_message": "Unauthorized"}, PermanentError, "", False),
         (429, {"status": "ERROR", "error_code": 4001, "error_message": "Rate limit exceeded"},
          TransientError, "4001", None),
