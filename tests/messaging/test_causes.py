@@ -176,3 +176,20 @@ def test_a_refused_call_for_our_credentials_opens_the_circuit_at_once(make_sende
     message.refresh_from_db()
     assert message.error_cause == "account"
     assert circuit_open_until(sender.pk) is not None
+
+
+def test_a_send_refused_because_the_recipient_opted_out_lands_in_the_ledger(make_sender, engine):
+    """Sendblue answers a send to an opted-out number with `opted_out: true` and some other code."""
+    from messaging.providers import provider_for
+    from messaging.services import message_create
+
+    sender = make_sender("sendblue")
+    message = message_create(sender=sender, to="+12125550199", body="hi")
+    assert message_claim(message.pk, sender_id=sender.pk)
+    message.refresh_from_db()
+    error = provider_for(sender).error_for(
+        400, {"status": "ERROR", "error_code": 4000, "error_message": "Recipient opted out", "opted_out": True}, {})
+    assert send_failed(message=message, error=error) == S.FAILED
+    assert Message.objects.get(pk=message.pk).error_cause == "opted_out"
+    entry = ConsentEvent.objects.get()
+    assert (entry.phone, entry.method, entry.message_id) == ("+12125550199", "provider", message.pk)
