@@ -314,6 +314,78 @@ class CampaignCounter(models.Model):
         constraints = [models.UniqueConstraint(fields=["campaign", "status", "shard"], name="counter_once")]
 
 
+class CampaignMinute(models.Model):
+    """A campaign's outcomes per minute, for its timeline: messages the provider accepted (``sent``), delivered,
+    undelivered and failed in that minute. Kept in the transaction of each change (``services.tallies``); sharded
+    like the counters, so a timeline reads at most minutes x statuses x shards rows, whatever the campaign's
+    size."""
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+    minute = models.DateTimeField()
+    status = models.CharField(max_length=12)
+    shard = models.PositiveSmallIntegerField(default=0)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "minute", "status", "shard"],
+                                               name="campaign_minute_once")]
+
+
+class CampaignTally(models.Model):
+    """What a campaign's messages did, per sender, counted as it happened (``services.tallies``):
+
+    - ``sent`` (accepted by the provider), ``delivered``, ``undelivered``, ``failed``: one per message, the
+      failures with their ``cause`` and provider ``code``;
+    - ``failover``: a message moved to the backup sender (``sender``), with the cause and code of the failure
+      that moved it;
+    - ``superseded``: a failed message a resend replaced (``cause`` holds its status), so recipients are
+      counted apart from messages;
+    - ``reply``, ``replier`` (the first reply of a number), ``help``, ``opt_out``: what the campaign caused."""
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+    sender = models.ForeignKey(Sender, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(max_length=12)
+    cause = models.CharField(max_length=20, blank=True)
+    code = models.CharField(max_length=40, blank=True)
+    shard = models.PositiveSmallIntegerField(default=0)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "sender", "event", "cause", "code", "shard"],
+                                               name="campaign_tally_once")]
+
+
+class SenderHour(models.Model):
+    """A sender's outcomes per hour, across campaigns, test sends and answers (``sent``, ``delivered``,
+    ``undelivered``, ``failed``): the overview's volume and delivery rate per provider."""
+
+    sender = models.ForeignKey(Sender, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    status = models.CharField(max_length=12)
+    shard = models.PositiveSmallIntegerField(default=0)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sender", "hour", "status", "shard"], name="sender_hour_once")]
+
+
+class CallbackTally(models.Model):
+    """The callbacks a sender received per hour: accepted, or refused and why (a bad signature, an unreadable
+    body ...), with when the last one came. A misconfigured signing secret shows here within a minute."""
+
+    sender = models.ForeignKey(Sender, on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    accepted = models.BooleanField()
+    reason = models.CharField(max_length=120, blank=True)
+    shard = models.PositiveSmallIntegerField(default=0)
+    count = models.BigIntegerField(default=0)
+    last_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sender", "hour", "accepted", "reason", "shard"],
+                                               name="callback_tally_once")]
+
+
 class Suppression(models.Model):
     """The current consent state of one phone number. The history is in ConsentEvent."""
 
@@ -369,6 +441,9 @@ class SenderPace(models.Model):
     )
     consecutive_failures = models.PositiveIntegerField(default=0)
     open_until = models.DateTimeField(null=True, blank=True)
+    open_reason = models.CharField(
+        max_length=300, blank=True, default="", db_default="", help_text="why the circuit last opened"
+    )
 
 
 class AuditEntry(LogEntry):

@@ -14,6 +14,8 @@ from .models import (
     FINAL_STATUSES,
     PENDING_STATUSES,
     CampaignCounter,
+    CampaignMinute,
+    CampaignTally,
     ConsentEvent,
     Dispatch,
     Message,
@@ -24,6 +26,7 @@ from .phones import phone_e164
 from .providers import provider_class, provider_for
 from .providers import sender_problem as provider_sender_problem
 from .providers.base import ConfigurationError, MediaFile, cause_info, causes
+from .providers.codes import error_meaning
 from .windows import WAITING_NOTE
 
 S = Message.Status
@@ -140,28 +143,128 @@ def campaign_messages(*, campaign_id: int, status: str | None = None, search: st
 CONVERSATION_MAX = 200  # the most recent messages a conversation page shows
 
 
+def _tally_rows(campaign_id: int, events) -> list[dict]:
+    return list(CampaignTally.objects.filter(campaign_id=campaign_id, event__in=list(events)).order_by()
+                .values("sender_id", "event", "cause", "code").annotate(n=Sum("count")))
+
+
 def campaign_replies(*, campaign_id: int) -> dict:
     """What a campaign's messages caused: replies (and from how many numbers), opt-outs by keyword or reported
     by the provider, and help requests. A reply belongs to the campaign whose message it answers (the most
-    recent one from that sender to that number when it came). Read from the replies and the campaign's failures,
-    never from the whole ledger."""
-    replies = Message.objects.filter(reply_campaign_id=campaign_id)
-    figures = replies.aggregate(replies=Count("id"), repliers=Count("to", distinct=True),
-                                helps=Count("id", filter=Q(keyword=Message.Keyword.HELP)))
-    opted_out_reports = Message.objects.filter(campaign_id=campaign_id, status__in=(S.FAILED, S.UNDELIVERED),
-                                               error_cause=causes.OPTED_OUT)
-    caused = (Q(message_id__in=replies.filter(keyword=Message.Keyword.OPT_OUT).values("pk"))
-              | Q(message_id__in=opted_out_reports.values("pk")))
-    opt_outs = ConsentEvent.objects.filter(caused, action=ConsentEvent.Action.OPT_OUT).count()
-    return {**figures, "opt_outs": opt_outs}
+    recent one from that sender to that number when it came). Read from the tallies (``services.tallies``):
+    a few rows at any size."""
+    figures = dict.fromkeys(("replies", "repliers", "helps", "opt_outs"), 0)
+    names = {"reply": "replies", "replier": "repliers", "help": "helps", "opt_out": "opt_outs"}
+    for row in _tally_rows(campaign_id, names):
+        figures[names[row["event"]]] += row["n"]
+    return figures
 
 
 def campaign_failure_causes(*, campaign_id: int) -> list[dict]:
     """A campaign's failed and undelivered messages grouped by cause, most frequent first: each with the cause
-    (label, explanation, advice) and how many recipients it hit."""
-    rows = (Message.objects.filter(campaign_id=campaign_id, status__in=(S.FAILED, S.UNDELIVERED))
-            .values("error_cause").annotate(n=Count("id")).order_by("-n"))
-    return [{"cause": cause_info(row["error_cause"] or "unknown"), "count": row["n"]} for row in rows]
+    (label, explanation, advice) and how many messages it hit."""
+    by_cause: dict[str, int] = {}
+    for row in _tally_rows(campaign_id, (S.FAILED, S.UNDELIVERED)):
+        by_cause[row["cause"] or causes.UNKNOWN] = by_cause.get(row["cause"] or causes.UNKNOWN, 0) + row["n"]
+    ranked = sorted(by_cause.items(), key=lambda item: (-item[1], item[0]))
+    return [{"cause": cause_info(cause), "count": n} for cause, n in ranked]
+
+
+def campaign_failure_codes(*, campaign_id: int) -> list[dict]:
+    """A campaign's failures by cause, provider and provider code, most frequent first: each with the cause,
+    the provider's name, the code, what the provider documents it to mean, and how many messages it hit."""
+    senders = _sender_names(campaign_id)
+    grouped: dict[tuple[str, str, str], int] = {}
+    for row in _tally_rows(campaign_id, (S.FAILED, S.UNDELIVERED)):
+        provider = senders.get(row["sender_id"], {}).get("provider", "")
+        key = (row["cause"] or causes.UNKNOWN, provider, row["code"])
+        grouped[key] = grouped.get(key, 0) + row["n"]
+    out = []
+    for (cause, provider, code), n in sorted(grouped.items(), key=lambda item: (-item[1], item[0])):
+        out.append({"cause": cause_info(cause), "provider": provider, "provider_name": _provider_name(provider),
+                    "code": code, "meaning": error_meaning(provider, code) if code else "", "count": n})
+    return out
+
+
+def campaign_by_sender(*, campaign_id: int) -> list[dict]:
+    """Per sender the campaign's messages went through: accepted by the provider (``sent``), ``delivered``,
+    ``undelivered``, ``failed``, and ``failover_in`` (messages moved to it as the backup sender), with the
+    sender's ``name`` and ``provider``. Senders in the order of their first figure."""
+    senders = _sender_names(campaign_id)
+    figures: dict[int, dict] = {}
+    for row in _tally_rows(campaign_id, (S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED, "failover")):
+        entry = figures.setdefault(row["sender_id"], {
+            "sender_id": row["sender_id"], **senders.get(row["sender_id"], {"name": "", "provider": ""}),
+            S.SENT: 0, S.DELIVERED: 0, S.UNDELIVERED: 0, S.FAILED: 0, "failover_in": 0})
+        entry["failover_in" if row["event"] == "failover" else row["event"]] += row["n"]
+    for entry in figures.values():
+        entry["provider_name"] = _provider_name(entry["provider"])
+        outcomes = entry[S.DELIVERED] + entry[S.UNDELIVERED] + entry[S.FAILED]
+        entry["delivery_rate"] = round(100 * entry[S.DELIVERED] / outcomes, 1) if outcomes else None
+    return sorted(figures.values(), key=lambda e: e["sender_id"])
+
+
+def campaign_failovers(*, campaign_id: int) -> list[dict]:
+    """Messages moved to a backup sender, by backup sender, cause and code of the failure that moved them (a
+    ``code`` of ``circuit_open``: the main sender's circuit was open), most first."""
+    senders = _sender_names(campaign_id)
+    rows = sorted(_tally_rows(campaign_id, ("failover",)), key=lambda r: (-r["n"], r["sender_id"]))
+    return [{"backup": senders.get(row["sender_id"], {}).get("name", ""), "backup_id": row["sender_id"],
+             "cause": cause_info(row["cause"] or causes.UNKNOWN), "code": row["code"], "count": row["n"]}
+            for row in rows]
+
+
+def campaign_superseded(*, campaign_id: int) -> dict[str, int]:
+    """Messages a resend replaced with a new one to the same recipient, by the status they ended in."""
+    counts: dict[str, int] = {}
+    for row in _tally_rows(campaign_id, ("superseded",)):
+        counts[row["cause"]] = counts.get(row["cause"], 0) + row["n"]
+    return counts
+
+
+TIMELINE_MINUTES_MAX = 180  # a longer campaign's timeline is drawn per hour
+
+
+def campaign_timeline(*, campaign_id: int) -> dict:
+    """Messages accepted by the provider (``sent``), ``delivered`` and ``failed`` (failed or undelivered) per
+    minute, or per hour (``unit``) once the campaign spans more than TIMELINE_MINUTES_MAX minutes: ``points``,
+    oldest first, each ``{"at": ISO time, "sent": n, "delivered": n, "failed": n}``, without gaps."""
+    rows = list(CampaignMinute.objects.filter(campaign_id=campaign_id).order_by()
+                .values("minute", "status").annotate(n=Sum("count")))
+    if not rows:
+        return {"unit": "minute", "points": []}
+    first = min(r["minute"] for r in rows)
+    last = max(r["minute"] for r in rows)
+    hourly = (last - first) > timedelta(minutes=TIMELINE_MINUTES_MAX)
+    step = timedelta(hours=1) if hourly else timedelta(minutes=1)
+
+    def bucket(at):
+        return at.replace(minute=0, second=0, microsecond=0) if hourly else at.replace(second=0, microsecond=0)
+
+    points: dict = {}
+    at = bucket(first)
+    while at <= bucket(last):
+        points[at] = {"sent": 0, "delivered": 0, "failed": 0}
+        at += step
+    for row in rows:
+        name = "failed" if row["status"] in (S.FAILED, S.UNDELIVERED) else row["status"]
+        if name in ("sent", "delivered", "failed"):
+            points[bucket(row["minute"])][name] += row["n"]
+    return {"unit": "hour" if hourly else "minute",
+            "points": [{"at": at.isoformat(), **figures} for at, figures in points.items()]}
+
+
+def _sender_names(campaign_id: int) -> dict[int, dict]:
+    ids = CampaignTally.objects.filter(campaign_id=campaign_id).order_by().values("sender_id").distinct()
+    return {row["pk"]: {"name": row["name"], "provider": row["provider"]}
+            for row in Sender.objects.filter(pk__in=ids).values("pk", "name", "provider")}
+
+
+def _provider_name(code: str) -> str:
+    try:
+        return provider_class(code).name
+    except LookupError:
+        return code
 
 
 def replies_unread_count() -> int:

@@ -40,6 +40,7 @@ from .providers.base import (
     our_message_id,
 )
 from .services import callback_nonce_claim, event_problem, events_apply
+from .services.tallies import callback_tally
 
 logger = logging.getLogger("messaging.webhooks")
 
@@ -258,12 +259,23 @@ def _verified(request: HttpRequest, provider: str, sender_uuid) -> Verified:
     return Verified(sender=sender, adapter=adapter, events=events, nonce=nonce)
 
 
+def _refusal_counted(provider: str, sender_uuid, exc: Refused) -> None:
+    """Count a refused callback for its sender's page (when the URL names one of ours), with why."""
+    sender_id = Sender.objects.filter(uuid=sender_uuid, provider=provider).values_list("pk", flat=True).first()
+    if sender_id is None:
+        return
+    detail = re.sub(r"^for sender \d+: ", "", exc.reason)
+    reason = f"{exc.status} {exc.text}" + (f": {detail}" if detail and detail != exc.text else "")
+    callback_tally(sender_id=sender_id, accepted=False, reason=reason)
+
+
 def _handled(request: HttpRequest, provider: str, sender_uuid, *, hinted: bool) -> HttpResponse:
     try:
         result = _verified(request, provider, sender_uuid)
     except Refused as exc:
         if exc.status != 503:  # logged as an error where it was raised
             logger.warning("%s callback refused (%s %s): %s", provider, exc.status, exc.text, exc.reason)
+        _refusal_counted(provider, sender_uuid, exc)
         return _plain(exc.text, exc.status)
     # Our message id in the status URL, or nothing: a value that is not one of our ids is not a hint.
     hint = our_message_id(request.GET.get("m")) if hinted else None
@@ -271,9 +283,15 @@ def _handled(request: HttpRequest, provider: str, sender_uuid, *, hinted: bool) 
         if result.nonce is not None and not callback_nonce_claim(sender_id=result.sender.pk, nonce=result.nonce):
             logger.warning("%s callback for sender %s refused (403): nonce seen before (a replay)", provider,
                            result.sender.pk)
-            return _plain("signature refused", 403)
-        counts = events_apply(sender=result.sender, events=result.events,
-                              message_hint=hint)
+            transaction.set_rollback(True)
+            refused = Refused(403, "signature refused", "nonce seen before (a replay)")
+        else:
+            refused = None
+            counts = events_apply(sender=result.sender, events=result.events, message_hint=hint)
+            callback_tally(sender_id=result.sender.pk, accepted=True)
+    if refused is not None:
+        _refusal_counted(provider, sender_uuid, refused)
+        return _plain(refused.text, refused.status)
     return HttpResponse(json.dumps(counts), status=200, content_type="application/json")
 
 

@@ -78,7 +78,8 @@ def _send(message_ids: list[int]) -> dict[int, str]:
         moved: dict[int, list[int]] = {}
         for message in waiting:
             backup = backups.get(message.pk)
-            if backup and message_fail_over(message, backup, "the provider is failing", from_status=S.QUEUED):
+            if backup and message_fail_over(message, backup, "the provider is failing", from_status=S.QUEUED,
+                                            code="circuit_open"):
                 moved.setdefault(backup.pk, []).append(message.pk)
             else:
                 Message.objects.filter(pk=message.pk, status__in=(S.QUEUED, S.ERRORED)).update(

@@ -53,7 +53,8 @@ def failure_act(*, message_id: int, cause: str, provider: str, code: str = "", s
     reported = f"{provider} code {code}" if code else provider
     if cause == causes.OPTED_OUT and phone:
         consent_change(phone=phone, opt_out=True, method=ConsentEvent.Method.PROVIDER,
-                       detail=f"{reported}: the recipient opted out", message=Message(pk=message_id))
+                       detail=f"{reported}: the recipient opted out", message=Message(pk=message_id, campaign_id=campaign_id,
+                                                                           sender_id=row["sender_id"]))
     elif cause in FLAGGED and phone:
         audience.number_flagged([phone], cause, f"{causes.cause_info(cause).label} ({reported})")
     elif cause == causes.CARRIER_FILTERED and campaign_id:

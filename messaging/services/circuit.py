@@ -23,19 +23,22 @@ def circuit_open_until(sender_id: int) -> datetime | None:
     return until if until and until > timezone.now() else None
 
 
-def circuit_record(sender_id: int, *, ok: bool) -> None:
-    """Count consecutive provider-side failures; open the circuit at CIRCUIT_FAILURES."""
+def circuit_record(sender_id: int, *, ok: bool, reason: str = "") -> None:
+    """Count consecutive provider-side failures; open the circuit at CIRCUIT_FAILURES (``reason``: the last
+    failure, kept as why it opened)."""
     if ok:
         SenderPace.objects.filter(sender_id=sender_id, consecutive_failures__gt=0).update(consecutive_failures=0)
         return
     with transaction.atomic():
         SenderPace.objects.get_or_create(sender_id=sender_id)
         SenderPace.objects.filter(sender_id=sender_id).update(consecutive_failures=F("consecutive_failures") + 1)
-        _open(SenderPace.objects.filter(sender_id=sender_id, consecutive_failures__gte=settings.CIRCUIT_FAILURES))
+        _open(SenderPace.objects.filter(sender_id=sender_id, consecutive_failures__gte=settings.CIRCUIT_FAILURES),
+              f"{settings.CIRCUIT_FAILURES} provider failures in a row; the last: {reason or 'no answer'}")
 
 
-def _open(paces) -> None:
-    paces.update(open_until=timezone.now() + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS), consecutive_failures=0)
+def _open(paces, reason: str) -> None:
+    paces.update(open_until=timezone.now() + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS), consecutive_failures=0,
+                 open_reason=reason[:300])
 
 
 def circuit_open_now(sender_id: int, *, reason: str = "") -> None:
@@ -43,5 +46,5 @@ def circuit_open_now(sender_id: int, *, reason: str = "") -> None:
     through this sender would fail the same way."""
     with transaction.atomic():
         SenderPace.objects.get_or_create(sender_id=sender_id)
-        _open(SenderPace.objects.filter(sender_id=sender_id))
+        _open(SenderPace.objects.filter(sender_id=sender_id), reason or "account or configuration error")
     logger.warning("circuit of sender %s opened at once: %s", sender_id, reason or "account or configuration error")

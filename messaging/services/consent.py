@@ -56,10 +56,16 @@ def consent_change(*, phone: str, opt_out: bool, method: str, detail: str = "", 
         state = Suppression.objects.select_for_update().filter(phone=phone[:20]).values_list("opted_out", flat=True)
         if bool(state.first()) == opt_out:
             return None
-        return consent_record(
+        entry = consent_record(
             phone=phone, action=ConsentEvent.Action.OPT_OUT if opt_out else ConsentEvent.Action.OPT_IN,
             method=method, detail=detail, user=user, message=message, as_received=True,
         )
+        if opt_out and message is not None:  # an opt-out the campaign of this reply or report caused
+            from .tallies import campaign_tally
+
+            campaign_tally(campaign_id=message.reply_campaign_id or message.campaign_id, sender_id=message.sender_id,
+                           event="opt_out")
+        return entry
 
 
 def consent_import(

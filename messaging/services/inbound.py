@@ -24,6 +24,7 @@ from ..phones import is_phone_address, phone_as_received
 from ..providers import provider_class
 from ..providers.base import StatusEvent
 from .consent import consent_change
+from .tallies import campaign_tally
 
 logger = logging.getLogger("messaging")
 S = Message.Status
@@ -88,9 +89,24 @@ def inbound_record(*, sender: Sender, event: StatusEvent) -> Message:
         else:
             message = Message.objects.create(sender=sender, direction=Message.Direction.INBOUND, **fields)
             created = True
+        if created and message.reply_campaign_id:
+            _reply_tally(message)
         if created and message.keyword and address:
             _keyword_apply(sender, message)
     return message
+
+
+def _reply_tally(reply: Message) -> None:
+    """Count a reply for the campaign it answers: the reply, its number's first reply to that campaign, and a
+    help request."""
+    campaign_id = reply.reply_campaign_id
+    campaign_tally(campaign_id=campaign_id, sender_id=reply.sender_id, event="reply")
+    earlier = Message.objects.filter(to=reply.to, direction=Message.Direction.INBOUND, reply_campaign_id=campaign_id,
+                                     id__lt=reply.pk)
+    if not earlier.exists():
+        campaign_tally(campaign_id=campaign_id, sender_id=reply.sender_id, event="replier")
+    if reply.keyword == K.HELP:
+        campaign_tally(campaign_id=campaign_id, sender_id=reply.sender_id, event="help")
 
 
 def _keyword_apply(sender: Sender, reply: Message) -> None:

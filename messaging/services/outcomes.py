@@ -4,6 +4,7 @@ for good, or unknown; and failing a message over to its campaign's backup sender
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,13 +13,14 @@ from django.utils import timezone
 
 from .. import pacing
 from ..models import Dispatch, Message, MessageEvent, Sender
-from ..providers.base import AmbiguousError, PermanentError, ProviderError, SendResult, TransientError
+from ..providers.base import AmbiguousError, PermanentError, ProviderError, SendResult, TransientError, causes
 from .causes import cause_of, failure_act
 from .circuit import circuit_open_until, circuit_record
 from .counters import counters_move
 from .events import events_apply_pending
 from .history import event_new, event_record, events_store
 from .status import message_move
+from .tallies import campaign_tally, outcomes_tally
 
 S = Message.Status
 
@@ -43,7 +45,10 @@ def sent_record(sender: Sender, sent: list[tuple[Message, SendResult]]) -> None:
                     RETURNING {table}.id, {table}.campaign_id""",
                 [*params, S.SENT, stamp, stamp, old],
             )
-            counters_move([campaign_id for _mid, campaign_id in cursor.fetchall()], old, S.SENT)
+            campaign_ids = [campaign_id for _mid, campaign_id in cursor.fetchall()]
+            counters_move(campaign_ids, old, S.SENT)
+            for campaign_id, n in sorted(Counter(campaign_ids).items(), key=lambda item: item[0] or 0):
+                outcomes_tally(campaign_id=campaign_id, sender_id=sender.pk, old=old, new=S.SENT, n=n, at=now)
         # Messages a callback already moved forward keep their status; they still get the id and send time.
         cursor.execute(
             f"""WITH v(id, pid) AS (VALUES {values})
@@ -128,8 +133,10 @@ def backups_for(messages: list[Message], *, circuit_closed: bool = False) -> dic
     return out
 
 
-def message_fail_over(message: Message, backup: Sender, reason: str, *, from_status: str) -> bool:
-    """Hand a message to the backup sender; it is sent again from there, under a new claim."""
+def message_fail_over(message: Message, backup: Sender, reason: str, *, from_status: str, cause: str = "",
+                      code: str = "") -> bool:
+    """Hand a message to the backup sender; it is sent again from there, under a new claim. ``cause`` and
+    ``code``: of the failure that moved it, counted for the campaign's page."""
     note = f"Moved to backup sender {backup.name}: {reason}"[:1000]
     with transaction.atomic():
         if from_status == S.SENDING:  # claimed and refused: back to errored, due now, on the backup
@@ -145,6 +152,8 @@ def message_fail_over(message: Message, backup: Sender, reason: str, *, from_sta
                          .update(sender_id=backup.pk, error_message=note))
         if moved:
             event_record(message, S.ERRORED, source=MessageEvent.Source.SYSTEM, text=note)
+            campaign_tally(campaign_id=message.campaign_id, sender_id=backup.pk, event="failover",
+                           cause=cause or causes.UNREACHABLE, code=code)
     return moved
 
 
@@ -156,13 +165,15 @@ def send_error(message: Message, exc: ProviderError, *, provider_up: bool = Fals
     if isinstance(exc, TransientError) and exc.rate_limited:
         pacing.push_back(message.sender_id, exc.retry_after or 1.0)
     elif isinstance(exc, (TransientError, AmbiguousError)) and not provider_up:
-        circuit_record(message.sender_id, ok=False)
+        circuit_record(message.sender_id, ok=False, reason=str(exc)[:200])
     provider_side = isinstance(exc, PermanentError) and not exc.recipient_side and exc.code != "limits"
     exhausted = (
         isinstance(exc, TransientError) and not exc.rate_limited and message.attempts >= settings.SEND_MAX_ATTEMPTS
     )
     if provider_side or exhausted:
         backup = backups_for([message]).get(message.pk)
-        if backup and message_fail_over(message, backup, str(exc), from_status=S.SENDING):
+        code = exc.code or (str(exc.http_status) if exc.http_status else "")
+        cause = cause_of(message.sender.provider, exc.code, http_status=exc.http_status)
+        if backup and message_fail_over(message, backup, str(exc), from_status=S.SENDING, cause=cause, code=code):
             return "failover"
     return send_failed(message=message, error=exc)

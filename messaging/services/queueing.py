@@ -18,6 +18,7 @@ from django.utils import timezone
 from ..models import Dispatch, Message, Sender, Suppression
 from ..selectors import sender_content_problems
 from .counters import counters_add
+from .tallies import campaign_tally
 
 logger = logging.getLogger("messaging")
 S = Message.Status
@@ -145,7 +146,27 @@ def messages_requeue_failed(*, campaign_id: int) -> int:
         )
         if created:
             counters_add(campaign_id=campaign_id, deltas={S.QUEUED: created})
+            _superseded_tally(campaign_id, new_round)
     return created
+
+
+def _superseded_tally(campaign_id: int, new_round: int) -> None:
+    """Count the messages a resend just replaced (each new message's recipient's previous one), by status and
+    sender, so the campaign's page tells recipients from messages."""
+    table = Message._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT p.status, p.sender_id, COUNT(*) FROM {table} n
+                JOIN {table} p ON p.campaign_id = n.campaign_id AND p."to" = n."to"
+                 AND p.round = (SELECT MAX(q.round) FROM {table} q
+                                WHERE q.campaign_id = n.campaign_id AND q."to" = n."to" AND q.round < n.round)
+                WHERE n.campaign_id = %s AND n.round = %s
+                GROUP BY p.status, p.sender_id ORDER BY p.sender_id, p.status""",
+            [campaign_id, new_round],
+        )
+        rows = cursor.fetchall()
+    for status, sender_id, n in rows:
+        campaign_tally(campaign_id=campaign_id, sender_id=sender_id, event="superseded", cause=status, n=n)
 
 
 def message_create(*, sender: Sender, to: str, body: str, media_urls: list[str] | None = None,

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from ..models import STATUS_RANK, Message
 from .counters import counters_add
+from .tallies import moved_events, outcomes_tally
 
 
 def message_move(
@@ -27,23 +28,27 @@ def message_move(
         row = (
             Message.objects.select_for_update()
             .filter(pk=message_id, status__in=from_statuses, **(where or {}))
-            .values_list("status", "campaign_id")
+            .values_list("status", "campaign_id", "sender_id")
             .first()
         )
         if row is None:
             return False
-        old_status, campaign_id = row
+        old_status, campaign_id, sender_id = row
         updates = dict(fields or {})
         updates["status"] = to_status
         updates["updated_at"] = timezone.now()
         if not Message.objects.filter(pk=message_id, status=old_status, **(where or {})).update(**updates):
             return False  # changed under us (SQLite has no row locks): nothing moved, nothing counted
         counters_add(campaign_id=campaign_id, deltas={old_status: -1, to_status: +1})
+        outcomes_tally(campaign_id=campaign_id, sender_id=updates.get("sender_id", sender_id), old=old_status,
+                       new=to_status, cause=updates.get("error_cause", ""), code=updates.get("error_code", ""))
     return True
 
 
 def messages_move(queryset, to_status: str, *, from_statuses: tuple[str, ...], fields: dict | None = None) -> int:
-    """``message_move`` for a set of messages; counters per campaign in the same transaction."""
+    """``message_move`` for a set of messages; counters per campaign in the same transaction. Only for moves
+    that count no outcome (``tallies``): giving back to the queue, canceling."""
+    assert not moved_events(from_statuses[0], to_status), "an outcome is recorded one message at a time"
     total = 0
     updates = dict(fields or {})
     updates.update(status=to_status, updated_at=timezone.now())
