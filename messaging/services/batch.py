@@ -39,9 +39,11 @@ from .outbound import (
     outbound_checked,
 )
 from .outcomes import backups_for, message_fail_over, send_error, sent_record
+from .status import message_move
 
 S = Message.Status
-OUTCOMES = ("sent", "skipped", "errored", "failed", "unconfirmed", "deferred", "failover")
+OUTCOMES = ("sent", "skipped", "errored", "failed", "unconfirmed", "deferred", "failover", "canceled")
+CANCELED_NOTE = "Not sent: the campaign was canceled before its turn."
 
 
 def messages_send(*, message_ids: list[int]) -> dict:
@@ -125,24 +127,27 @@ def send_pool_shutdown() -> None:
 
 class _NotNow(Exception):
     """The call must not start now (the slot came too late, the campaign was paused or canceled, or the
-    provider just asked us to slow down): the message is given back unsent."""
+    provider just asked us to slow down): the message is given back unsent, or canceled with its campaign."""
 
-    def __init__(self, at: datetime | None = None):
+    def __init__(self, at: datetime | None = None, *, canceled: bool = False):
         super().__init__()
         self.at = at
+        self.canceled = canceled
 
 
 class _Gate:
     """What every call of one batch checks just before it starts: is its campaign's dispatch still sending,
     and has the provider not just answered 429 to another call of this batch. Dispatch states are read at most
-    every half second, so a pause stops a batch's remaining calls within that time."""
+    every half second, so a pause or a cancel stops a batch's remaining calls within that time, even those
+    waiting for their pace slot (their messages are given back, or canceled, at once: the campaign's counts do
+    not show them as being sent meanwhile)."""
 
     REFRESH_SECONDS = 0.5
 
     def __init__(self, campaign_ids: set[int]):
         self._lock = threading.Lock()
         self._campaign_ids = campaign_ids
-        self._stopped: set[int] = set()
+        self._stopped: dict[int, str] = {}
         self._read_at = 0.0
         self.held_until = 0.0
 
@@ -155,14 +160,32 @@ class _Gate:
             if self.held_until > time.time():
                 return _NotNow(datetime.fromtimestamp(self.held_until, tz=UTC))
             if self._campaign_ids and time.monotonic() - self._read_at > self.REFRESH_SECONDS:
-                self._stopped = set(
+                self._stopped = dict(
                     Dispatch.objects.filter(campaign_id__in=self._campaign_ids)
-                    .filter(~Q(state=Dispatch.State.SENDING)).values_list("campaign_id", flat=True)
+                    .filter(~Q(state=Dispatch.State.SENDING)).values_list("campaign_id", "state")
                 )
                 self._read_at = time.monotonic()
-            if campaign_ids & self._stopped:
-                return _NotNow()
+            stopped = [self._stopped[c] for c in campaign_ids if c in self._stopped]
+            if stopped:
+                return _NotNow(canceled=all(state == Dispatch.State.CANCELED for state in stopped))
         return None
+
+    def wait(self, seconds: float, campaign_ids: set) -> _NotNow | None:
+        """Sleep ``seconds`` (a pace slot), waking every REFRESH_SECONDS to see whether the campaign stopped
+        meanwhile: its refusal then, at once."""
+        until = time.monotonic() + seconds
+        while True:
+            left = until - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(left, self.REFRESH_SECONDS))
+            if campaign_ids:
+                with self._lock:
+                    stopped = any(c in self._stopped for c in campaign_ids)
+                if stopped or time.monotonic() - self._read_at > self.REFRESH_SECONDS:
+                    refusal = self.refusal(campaign_ids)
+                    if refusal is not None and refusal.at is None:  # stopped, not held by a 429
+                        return refusal
 
 
 def sender_messages_send(*, sender: Sender, message_ids: list[int]) -> dict[int, str]:
@@ -223,7 +246,9 @@ def sender_messages_send(*, sender: Sender, message_ids: list[int]) -> dict[int,
         # A bulk request waits for the slot of its last message: never faster than the sender's pace.
         delay = first_slot + (start + len(chunk) - 1) * interval - time.time()
         if delay > 0:
-            time.sleep(delay)
+            stopped = gate.wait(delay, {m.campaign_id for m, _ in chunk if m.campaign_id})
+            if stopped is not None:
+                return [stopped] * len(chunk)
         if time.time() > deadline:  # this thread waited too long for its turn
             return [_NotNow()] * len(chunk)
         refusal = gate.refusal({m.campaign_id for m, _ in chunk})
@@ -251,6 +276,10 @@ def sender_messages_send(*, sender: Sender, message_ids: list[int]) -> dict[int,
     for (message, _), result in zip([pair for chunk in chunks for pair in chunk], results, strict=True):
         if isinstance(result, SendResult):
             sent.append((message, result))
+        elif isinstance(result, _NotNow) and result.canceled:
+            moved = message_move(message.pk, S.CANCELED, from_statuses=(S.SENDING,),
+                                 fields={"error_message": CANCELED_NOTE})
+            words[message.pk] = "canceled" if moved else "skipped"
         elif isinstance(result, _NotNow):
             words[message.pk] = message_release(message, at=result.at)
         else:

@@ -62,13 +62,18 @@ def provider_answers_keywords(sender: Sender) -> bool:
 
 
 def _answered_message(sender: Sender, address: str) -> dict:
-    """The most recent message of ours from this sender to this address (what the reply answers): its id, its
-    campaign and its contact, as the reply's fields."""
+    """The most recent message of ours from this sender to this address (what the reply answers): its id and
+    its contact, and the campaign of the most recent campaign message among them (a reply after our answer to
+    HELP still belongs to the campaign), as the reply's fields."""
     row = None
     if address:
         row = (Message.objects.filter(sender=sender, to=address, direction=Message.Direction.OUTBOUND)
                .order_by("-id").values_list("pk", "campaign_id", "contact_id").first())
     answered, campaign_id, contact_id = row or (None, None, None)
+    if row is not None and campaign_id is None:  # after our answer or a test send: still the campaign's reply
+        campaign_id = (Message.objects.filter(sender=sender, to=address, direction=Message.Direction.OUTBOUND,
+                                              campaign__isnull=False)
+                       .order_by("-id").values_list("campaign_id", flat=True).first())
     return {"in_reply_to_id": answered, "reply_campaign_id": campaign_id, "contact_id": contact_id}
 
 

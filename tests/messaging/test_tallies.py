@@ -1,0 +1,174 @@
+"""The dashboards' figures, kept as things happen (``messaging.services.tallies``): each is checked against the
+message rows it summarises, after real sends to the emulator, provider reports, failovers, resends, replies
+and callbacks refused or accepted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db.models import Sum
+from django.urls import reverse
+
+from campaigns.services import campaign_launch, campaign_resend_failed
+from messaging.models import CallbackTally, CampaignMinute, CampaignTally, Message, SenderHour
+from messaging.providers.base import PermanentError, StatusEvent
+from messaging.selectors import (
+    campaign_by_sender,
+    campaign_failovers,
+    campaign_failure_causes,
+    campaign_failure_codes,
+    campaign_replies,
+    campaign_superseded,
+    campaign_timeline,
+)
+from messaging.services import events_apply, message_claim, message_send
+from messaging.services.outcomes import send_error
+from messaging.services.tallies import outcomes_tally
+
+pytestmark = pytest.mark.django_db
+S = Message.Status
+_ids = iter(range(1, 1_000_000))
+
+
+def launched(make_sender, make_audience, make_campaign, n=3, **fields):
+    sender = fields.pop("sender", None) or make_sender("plivo")
+    campaign = make_campaign(sender, [make_audience(n, prefix=fields.pop("prefix", "+1212555"))], **fields)
+    campaign_launch(campaign=campaign, check_media=False)
+    return campaign, list(Message.objects.filter(campaign=campaign).order_by("id"))
+
+
+def report(message: Message, status: str, code: str = "") -> None:
+    message.refresh_from_db()
+    event = StatusEvent(provider_message_id=message.provider_message_id, status=status, raw_status=status,
+                        occurred_at=datetime.now(UTC), error_code=code, event_id=f"ev-{next(_ids)}")
+    events_apply(sender=message.sender, events=[event])
+
+
+def total(model, **filters) -> int:
+    return model.objects.filter(**filters).aggregate(n=Sum("count"))["n"] or 0
+
+
+def test_sends_and_reports_are_counted_per_minute_per_sender_and_per_hour(make_sender, make_audience, make_campaign,
+                                                                            engine, sandbox):
+    sandbox.config(callback_retries=0)
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=3)
+    for message in messages:
+        assert message_send(message_id=message.pk) == "sent"
+    report(messages[0], "delivered")
+    report(messages[1], "delivered")
+    report(messages[2], "undelivered", "110")  # Plivo: message too long
+    report(messages[2], "undelivered", "110")  # the same report again changes nothing
+
+    assert total(CampaignMinute, campaign=campaign, status="sent") == 3
+    assert total(CampaignMinute, campaign=campaign, status="delivered") == 2
+    assert total(CampaignMinute, campaign=campaign, status="undelivered") == 1
+    sender = messages[0].sender
+    assert total(SenderHour, sender=sender, status="sent") == 3
+    assert total(SenderHour, sender=sender, status="delivered") == 2
+
+    (row,) = campaign_by_sender(campaign_id=campaign.pk)
+    assert (row["name"], row["provider"], row["sent"], row["delivered"], row["undelivered"], row["failed"]) == (
+        sender.name, "plivo", 3, 2, 1, 0)
+    assert row["delivery_rate"] == pytest.approx(66.7)
+    (code,) = campaign_failure_codes(campaign_id=campaign.pk)
+    assert (code["cause"].code, code["provider"], code["code"], code["meaning"], code["count"]) == (
+        "content", "plivo", "110", "Message too long", 1)
+    assert [(f["cause"].code, f["count"]) for f in campaign_failure_causes(campaign_id=campaign.pk)] == [("content", 1)]
+
+    timeline = campaign_timeline(campaign_id=campaign.pk)
+    assert timeline["unit"] == "minute"
+    assert sum(p["sent"] for p in timeline["points"]) == 3
+    assert sum(p["delivered"] for p in timeline["points"]) == 2
+    assert sum(p["failed"] for p in timeline["points"]) == 1
+
+
+def test_a_message_reported_delivered_before_its_send_was_recorded_counts_as_sent_once(make_sender, make_audience,
+                                                                                        make_campaign, engine):
+    campaign, (message,) = launched(make_sender, make_audience, make_campaign, n=1)
+    assert message_claim(message.pk, sender_id=message.sender_id)
+    Message.objects.filter(pk=message.pk).update(provider_message_id="early-1")  # the call under way
+    report(message, "delivered")
+    assert Message.objects.get(pk=message.pk).status == S.DELIVERED
+    assert total(CampaignTally, campaign=campaign, event="sent") == 1
+    assert total(CampaignTally, campaign=campaign, event="delivered") == 1
+
+
+def test_a_failover_is_counted_for_the_backup_sender_with_its_cause(make_sender, make_audience, make_campaign, engine):
+    main, backup = make_sender("cloudvno"), make_sender("plivo")
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=2, sender=main, backup_sender=backup)
+    for message in messages:
+        assert message_claim(message.pk, sender_id=main.pk)
+        message.refresh_from_db()
+        refused = PermanentError("invalid API key", http_status=401, code="unauthorized", provider="cloudvno")
+        assert send_error(message, refused) == "failover"
+    (moved,) = campaign_failovers(campaign_id=campaign.pk)
+    assert (moved["backup"], moved["cause"].code, moved["code"], moved["count"]) == (backup.name, "account",
+                                                                                     "unauthorized", 2)
+    assert set(Message.objects.filter(campaign=campaign).values_list("sender_id", flat=True)) == {backup.pk}
+
+
+def test_a_resend_counts_the_messages_it_replaces_so_recipients_stay_apart_from_messages(
+        make_sender, make_audience, make_campaign, engine, sandbox):
+    sandbox.config(callback_retries=0)
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=3)
+    for message in messages:
+        message_send(message_id=message.pk)
+    report(messages[0], "delivered")
+    report(messages[1], "undelivered", "110")
+    report(messages[2], "failed", "1000")
+    campaign.refresh_from_db()
+    campaign.status = "completed"
+    campaign.save(update_fields=["status"])
+    assert campaign_resend_failed(campaign=campaign) == 2
+    assert campaign_superseded(campaign_id=campaign.pk) == {"undelivered": 1, "failed": 1}
+    # A second resend has nobody to resend to, and counts nothing more.
+    assert campaign_resend_failed(campaign=campaign) == 0
+    assert campaign_superseded(campaign_id=campaign.pk) == {"undelivered": 1, "failed": 1}
+
+
+def test_replies_repliers_help_and_opt_outs_are_counted_for_the_campaign_they_answer(
+        make_sender, make_audience, make_campaign, engine, sandbox):
+    sandbox.config(callback_retries=0)
+    sender = make_sender("plivo")
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=2, sender=sender)
+    for message in messages:
+        message_send(message_id=message.pk)
+
+    def reply(message, text):
+        event = StatusEvent(provider_message_id=f"in-{next(_ids)}", status=S.RECEIVED, raw_status="received",
+                            occurred_at=datetime.now(UTC), direction="inbound", recipient=message.to,
+                            to_address=sender.address, body=text)
+        events_apply(sender=sender, events=[event])
+
+    reply(messages[0], "Thanks!")
+    reply(messages[0], "HELP")
+    reply(messages[0], "STOP")
+    reply(messages[0], "STOP")  # already opted out: no second opt-out
+    reply(messages[1], "Who is this?")
+    assert campaign_replies(campaign_id=campaign.pk) == {"replies": 5, "repliers": 2, "helps": 1, "opt_outs": 1}
+
+
+def test_callbacks_refused_and_accepted_are_counted_with_why(make_sender, client, engine):
+    sender = make_sender("plivo")
+    url = reverse("messaging:webhook_status", args=["plivo", sender.uuid])
+    response = client.post(url, {"MessageUUID": "x", "Status": "delivered"},
+                           HTTP_X_PLIVO_SIGNATURE_V3="bad", HTTP_X_PLIVO_SIGNATURE_V3_NONCE="123")
+    assert response.status_code == 403
+    response = client.post(url, {"MessageUUID": "y", "Status": "delivered"})
+    assert response.status_code == 403
+    refused = {row.reason: row.count for row in CallbackTally.objects.filter(sender=sender, accepted=False)}
+    assert refused == {"403 signature refused: X-Plivo-Signature-V3 does not match": 1,
+                       "403 signature refused: Plivo signature headers are missing": 1}
+    assert not CallbackTally.objects.filter(sender=sender, accepted=True).exists()
+
+
+def test_outcomes_outside_any_campaign_count_for_the_sender_only(make_sender):
+    sender = make_sender("plivo")
+    at = datetime(2026, 3, 1, 10, 59, 30, tzinfo=UTC)
+    outcomes_tally(campaign_id=None, sender_id=sender.pk, old=S.SENDING, new=S.SENT, n=4, at=at)
+    outcomes_tally(campaign_id=None, sender_id=sender.pk, old=S.SENT, new=S.DELIVERED, n=3, at=at + timedelta(
+        minutes=1))
+    hours = {(row.hour.hour, row.status): row.count for row in SenderHour.objects.filter(sender=sender)}
+    assert hours == {(10, "sent"): 4, (11, "delivered"): 3}
+    assert not CampaignTally.objects.exists() and not CampaignMinute.objects.exists()
