@@ -172,3 +172,42 @@ def test_outcomes_outside_any_campaign_count_for_the_sender_only(make_sender):
     hours = {(row.hour.hour, row.status): row.count for row in SenderHour.objects.filter(sender=sender)}
     assert hours == {(10, "sent"): 4, (11, "delivered"): 3}
     assert not CampaignTally.objects.exists() and not CampaignMinute.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("stop", ["pause", "cancel"])
+def test_a_pause_or_cancel_ends_sending_at_once_for_messages_waiting_for_their_pace_slot(
+        make_sender, make_audience, make_campaign, engine, sandbox, stop):
+    """Claimed messages wait for their slot (here one every 2 seconds): after a pause they are back in the queue
+    (after a cancel, canceled) within a gate refresh, not when their slot would have come."""
+    import threading
+
+    from django.db import connection
+
+    from messaging.selectors import campaign_counts, campaign_counts_exact
+    from messaging.services import dispatch_cancel, dispatch_pause, messages_send
+    from tests.support import wait_until
+
+    sandbox.config(callback_retries=0)
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=4, sender=make_sender("plivo", mps=0.5))
+    outcome = {}
+
+    def send():
+        try:
+            outcome.update(messages_send(message_ids=[m.pk for m in messages]))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    wait_until(lambda: sandbox.ledger()["accepted"] >= 1, timeout=10, message="the first slot's call")
+    (dispatch_pause if stop == "pause" else dispatch_cancel)(campaign_id=campaign.pk)
+    # The last slot is 6 seconds after the first: the others must not wait for theirs.
+    wait_until(lambda: not Message.objects.filter(campaign=campaign, status=S.SENDING).exists(), timeout=3,
+               message="no message left in sending")
+    thread.join(30)
+    assert not thread.is_alive()
+    assert sandbox.ledger()["accepted"] < 4
+    waiting = S.QUEUED if stop == "pause" else S.CANCELED
+    assert Message.objects.filter(campaign=campaign, status=waiting).count() == 4 - sandbox.ledger()["accepted"]
+    assert campaign_counts(campaign_id=campaign.pk) == campaign_counts_exact(campaign_id=campaign.pk)
