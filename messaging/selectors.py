@@ -3,11 +3,12 @@ campaign's messages, and what a sender's provider allows."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from .models import (
@@ -321,6 +322,98 @@ def senders_callbacks_unprotected() -> QuerySet[Sender]:
     """The senders ``sender_callbacks_unprotected`` flags (for an overview of what staff must fix)."""
     candidates = Sender.objects.filter(callback_password="").only("pk", "provider", "options", "callback_password")
     return Sender.objects.filter(pk__in=[s.pk for s in candidates if sender_callbacks_unprotected(sender=s)])
+
+
+# ---- sender health --------------------------------------------------------------------------------
+
+HEALTH_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class CallbackRefusal:
+    reason: str  # as the webhook counted it, e.g. "403 signature refused: X-Plivo-Signature-V3 does not match"
+    count: int
+    last_at: datetime
+
+
+@dataclass(frozen=True)
+class SenderHealth:
+    """What staff check first on a sender's page: its circuit, its pace, and the callbacks it got."""
+
+    circuit_open: bool
+    open_until: datetime | None  # when the open circuit closes; the last time it did when closed
+    open_reason: str  # why the circuit last opened ("" when it never did)
+    consecutive_failures: int  # provider failures in a row so far
+    failures_to_open: int  # CIRCUIT_FAILURES
+    configured_mps: float
+    effective_mps: float
+    rate_factor: float  # share of the configured pace in use
+    last_accepted_at: datetime | None  # last callback accepted, ever
+    last_refused_at: datetime | None  # last callback refused, ever
+    accepted: int  # callbacks accepted over the window
+    refused: int  # callbacks refused over the window
+    refusals: list[CallbackRefusal]  # why, most frequent first
+    since: datetime  # start of the window
+
+    @property
+    def pace_reduced(self) -> bool:
+        return self.rate_factor < 1.0
+
+    @property
+    def callbacks_warning(self) -> str:
+        """Why staff should look now ("" when nothing is wrong): refusals with no acceptance, or more refusals
+        than acceptances, over the window."""
+        if self.refused and not self.accepted:
+            return (f"{self.refused} callback{'s' if self.refused != 1 else ''} refused and none accepted in the last "
+                    "day: this sender's delivery reports and replies are not reaching us.")
+        if self.refused > self.accepted:
+            return (f"More callbacks refused ({self.refused}) than accepted ({self.accepted}) in the last day: many "
+                    "delivery reports and replies are not reaching us.")
+        return ""
+
+
+def sender_health(sender: Sender, *, now: datetime | None = None) -> SenderHealth:
+    """The sender's circuit (open or closed, why, failures so far), its pace (configured and in use), and its
+    callbacks: the last one accepted, and those accepted and refused (by reason) over the last 24 hours, read
+    from the pre-aggregated ``CallbackTally`` rows (a few per hour, whatever the traffic)."""
+    from . import pacing
+    from .models import CallbackTally, SenderPace
+
+    now = now or timezone.now()
+    since = now - HEALTH_WINDOW
+    pace = (SenderPace.objects.filter(sender_id=sender.pk)
+            .values("open_until", "open_reason", "consecutive_failures").first()) or {}
+    open_until = pace.get("open_until")
+    tallies = CallbackTally.objects.filter(sender_id=sender.pk)
+    last = {row["accepted"]: row["last"] for row in
+            tallies.values("accepted").annotate(last=Max("last_at")).order_by()}
+    accepted = refused = 0
+    refusals = []
+    for row in (tallies.filter(hour__gte=since).values("accepted", "reason")
+                .annotate(n=Sum("count"), last=Max("last_at")).order_by()):
+        if row["accepted"]:
+            accepted += row["n"]
+        else:
+            refused += row["n"]
+            refusals.append(CallbackRefusal(reason=row["reason"] or "refused", count=row["n"], last_at=row["last"]))
+    refusals.sort(key=lambda r: (-r.count, r.reason))
+    factor = pacing.rate_factor(sender.pk)
+    return SenderHealth(
+        circuit_open=bool(open_until and open_until > now),
+        open_until=open_until,
+        open_reason=pace.get("open_reason") or "",
+        consecutive_failures=pace.get("consecutive_failures") or 0,
+        failures_to_open=settings.CIRCUIT_FAILURES,
+        configured_mps=sender.mps,
+        effective_mps=pacing.effective_mps(sender.pk, sender.mps),
+        rate_factor=factor,
+        last_accepted_at=last.get(True),
+        last_refused_at=last.get(False),
+        accepted=accepted,
+        refused=refused,
+        refusals=refusals,
+        since=since,
+    )
 
 
 def sender_content_problems(*, sender: Sender, body: str, media_urls: list[str]) -> list[str]:

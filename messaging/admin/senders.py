@@ -1,9 +1,9 @@
-"""Senders in the admin: write-only secrets, the pace in use, the webhook URLs to paste in the provider's console,
+"""Senders in the admin: write-only secrets in labelled fields for each credential key of the provider, a health
+panel (circuit, pace in use, callbacks accepted and refused), the webhook URLs to paste in the provider's console,
 the provider's documented limits, and a credentials check."""
 
 from __future__ import annotations
 
-import json
 import re
 
 from django import forms
@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join
 
-from .. import pacing, selectors, services
+from .. import selectors, services
 from ..fields import UNDECRYPTABLE_MESSAGE, is_undecryptable
 from ..models import Sender
 from ..providers import PROVIDERS, inbound_url, provider_for
@@ -37,16 +37,82 @@ UNPROTECTED = (
 )
 
 
-class SenderForm(forms.ModelForm):
-    """Secrets are write-only: the form shows only their last 4 characters and never sends them back. Stored
-    secrets the configured key cannot decrypt are shown as such and never merged into."""
+# Credential words written as staff read them in the providers' consoles ("auth_id" is "Auth ID").
+_LABEL_WORDS = {"id": "ID", "api": "API", "sid": "SID", "url": "URL"}
+# Keys a provider uses only to prove its callbacks, not needed while the callback password proves them instead
+# (Sendblue with callback_verification url_token: a callback without the sb-signing-secret header must carry the
+# callback password; see docs/providers.md, Sendblue).
+OPTIONAL_WITH_CALLBACK_PASSWORD = {"sendblue": ("signing_secret",)}
 
-    credentials_input = forms.CharField(
-        label="Credentials",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
-        help_text="",
-    )
+
+def credential_label(key: str) -> str:
+    """The human name of a credential key: ``api_key_id`` is "API key ID", ``signing_secret`` "Signing secret"."""
+    words = [_LABEL_WORDS.get(word, word) for word in key.split("_")]
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+
+
+def credential_field(provider: str, key: str) -> str:
+    """The form field of one credential key of one provider."""
+    return f"credential_{provider}_{key}"
+
+
+def credentials_optional(provider: str, options: dict | None) -> set[str]:
+    """The credential keys a sender of this provider with these options may leave out."""
+    cls = PROVIDERS.get(provider)
+    if cls is None or not cls.callback_password_needed(options or {}):
+        return set()
+    return set(OPTIONAL_WITH_CALLBACK_PASSWORD.get(provider, ()))
+
+
+class SecretInput(forms.PasswordInput):
+    """A write-only secret: an empty password box (left blank, the stored value is kept) and, once a value is
+    stored, a box to tick to remove it. Its value is ``(text, remove)``."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"autocomplete": "new-password", "spellcheck": "false", **(attrs or {})},
+                         render_value=False)
+        self.removable = False
+
+    def render(self, name, value, attrs=None, renderer=None):
+        html = super().render(name, None, attrs, renderer)
+        if not self.removable:
+            return html
+        box = f"{(attrs or {}).get('id') or 'id_' + name}_clear"
+        return format_html('{}<label class="secret-remove" for="{}"><input type="checkbox" name="{}" id="{}"> '
+                           "Remove</label>", html, box, f"{name}_clear", box)
+
+    def value_from_datadict(self, data, files, name):
+        remove = forms.CheckboxInput().value_from_datadict(data, files, f"{name}_clear")
+        return (str(data.get(name) or ""), bool(remove))
+
+    def value_omitted_from_data(self, data, files, name):
+        return name not in data and f"{name}_clear" not in data
+
+
+class SecretField(forms.Field):
+    """One credential key: ``(value, remove)``; ``("", False)`` keeps what is stored."""
+
+    widget = SecretInput
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        text, remove = value if isinstance(value, tuple) else (value or "", False)
+        text = text.strip()
+        return (text, remove and not text)  # a new value wins over the box
+
+    def has_changed(self, initial, data):
+        text, remove = self.to_python(data)
+        return bool(text or remove)
+
+
+class _SenderForm(forms.ModelForm):
+    """Secrets are write-only: the form shows only their last 4 characters and never sends them back. Stored
+    secrets the configured key cannot decrypt are shown as such and never merged into. Each provider's
+    credential keys have their own labelled fields; only the chosen provider's are used."""
+
     callback_password_input = forms.CharField(
         label="Callback password",
         required=False,
@@ -102,18 +168,7 @@ class SenderForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        keys = "; ".join(f"{cls.name}: {', '.join(cls.credential_keys)}" for cls in PROVIDERS.values())
-        current = ""
-        stored = self.instance.credentials if self.instance.pk else {}
-        if is_undecryptable(stored):
-            current = (f" Stored now: {UNDECRYPTABLE_MESSAGE}. Fix CREDENTIALS_KEY, or give every key of the "
-                       "provider to replace them.")
-        elif stored:
-            current = " Stored now: " + ", ".join(f"{k} {_masked(v)}" for k, v in sorted(stored.items())) + "."
-        self.fields["credentials_input"].help_text = (
-            "One key=value per line (or a JSON object). Keys given replace the stored ones; keys left out are "
-            f"kept; an empty value removes a key. Keys per provider: {keys}.{current}"
-        )
+        self._credential_help()
         password = self.instance.callback_password if self.instance.pk else ""
         if is_undecryptable(password):
             now = " Stored now: the callback password cannot be decrypted with the configured key."
@@ -129,27 +184,66 @@ class SenderForm(forms.ModelForm):
             f"{now}"
         )
 
-    def clean_credentials_input(self):
-        text = (self.cleaned_data.get("credentials_input") or "").strip()
-        if not text:
-            return {}
-        if text.startswith("{"):
-            try:
-                data = json.loads(text)
-            except ValueError:
-                raise forms.ValidationError("This is not a valid JSON object.") from None
-            if not isinstance(data, dict):
-                raise forms.ValidationError("Give a JSON object of key: value.")
-            return {str(k): str(v) for k, v in data.items()}
-        data = {}
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            if "=" not in line:
-                raise forms.ValidationError(f"Line {number} has no '=': write key=value.")
-            key, value = line.split("=", 1)
-            data[key.strip()] = value.strip()
-        return data
+    def _credential_help(self) -> None:
+        """Each key's field says what is stored for it (its last 4 characters) for the sender's own provider."""
+        stored = self.instance.credentials if self.instance.pk else {}
+        optional = credentials_optional(self.instance.provider, self.instance.options) if self.instance.pk else set()
+        for code, cls in PROVIDERS.items():
+            for key in cls.credential_keys:
+                field = self.fields[credential_field(code, key)]
+                if not self.instance.pk or self.instance.provider != code:
+                    field.help_text = "Encrypted; once saved, shown only by its last 4 characters."
+                elif is_undecryptable(stored):
+                    field.help_text = (f"Stored now: {UNDECRYPTABLE_MESSAGE}. Fix CREDENTIALS_KEY, or give every "
+                                       f"key of {cls.name} to replace them.")
+                elif stored.get(key):
+                    field.widget.removable = True
+                    field.help_text = f"Stored now: {_masked(stored[key])}. Leave blank to keep it."
+                else:
+                    field.help_text = "None stored."
+                if self.instance.pk and code == self.instance.provider and key in optional:
+                    field.help_text += " Optional for this sender: its callbacks are proven by the callback password."
+
+    def _credentials_clean(self, provider: str, options: dict) -> None:
+        """The credentials to store for the chosen provider (``self.credentials_new``, None to leave them as
+        they are) and the keys changed (``self.credentials_changed``, for the audit log), or an error on each
+        missing key's field naming it."""
+        self.credentials_new = None
+        self.credentials_changed = []
+        cls = PROVIDERS.get(provider)
+        if cls is None:
+            return
+        given = {key: self.cleaned_data.get(credential_field(provider, key)) or ("", False)
+                 for key in cls.credential_keys}
+        values = {key: text for key, (text, _remove) in given.items() if text}
+        removed = {key for key, (_text, remove) in given.items() if remove}
+        same_provider = bool(self.instance.pk) and self.instance.provider == provider
+        stored = self.instance.credentials if same_provider else {}
+        required = [key for key in cls.credential_keys if key not in credentials_optional(provider, options)]
+        if is_undecryptable(stored):
+            if not values and not removed:
+                return  # kept as they are: the right key still reads them
+            missing = [key for key in required if key not in values]
+            if missing:
+                message = (f"The stored {UNDECRYPTABLE_MESSAGE}, so nothing can be merged into them. Fix "
+                           f"CREDENTIALS_KEY, or give every key of {cls.name} to replace them.")
+                for key in missing:
+                    self.add_error(credential_field(provider, key), message)
+                return
+            new = dict(values)
+        else:
+            new = {key: value for key, value in (stored or {}).items() if key not in removed}
+            new.update(values)
+        missing = [key for key in required if not new.get(key)]
+        for key in missing:
+            self.add_error(credential_field(provider, key), f"{cls.name} needs {credential_label(key)}.")
+        if missing:
+            return
+        before = self.instance.credentials if self.instance.pk else {}
+        gone = set() if is_undecryptable(before) else set(before or {}) - set(new)
+        self.credentials_new = new
+        self.credentials_changed = [*(f"credential {key}" for key in sorted(values)),
+                                    *(f"credential {key} (removed)" for key in sorted(gone))]
 
     def clean_callback_password_input(self):
         password = self.cleaned_data.get("callback_password_input") or ""
@@ -170,41 +264,14 @@ class SenderForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         self._keyword_overlap()
-        provider = cleaned.get("provider")
-        given = cleaned.get("credentials_input", {})
-        if provider in PROVIDERS:
-            allowed = set(PROVIDERS[provider].credential_keys)
-            unknown = set(given) - allowed
-            if unknown:
-                self.add_error(
-                    "credentials_input",
-                    f"{PROVIDERS[provider].name} uses only {', '.join(sorted(allowed))}; "
-                    f"unknown: {', '.join(sorted(unknown))}.",
-                )
-            elif given and self.instance.pk and is_undecryptable(self.instance.credentials):
-                missing = allowed - {k for k, v in given.items() if v}
-                if missing:
-                    self.add_error(
-                        "credentials_input",
-                        f"The stored {UNDECRYPTABLE_MESSAGE}, so nothing can be merged into them. Fix "
-                        f"CREDENTIALS_KEY, or give every key to replace them (missing: {', '.join(sorted(missing))}).",
-                    )
+        options = cleaned.get("options")
+        self._credentials_clean(cleaned.get("provider") or "", options if isinstance(options, dict) else {})
         return cleaned
 
     def save(self, commit=True):
         sender = super().save(commit=False)
-        given = self.cleaned_data.get("credentials_input", {})
-        if is_undecryptable(sender.credentials):
-            if given:  # clean() let through only a complete set: it replaces what cannot be read
-                sender.credentials = {k: v for k, v in given.items() if v}
-        else:
-            merged = dict(sender.credentials or {})
-            for key, value in given.items():
-                if value:
-                    merged[key] = value
-                else:
-                    merged.pop(key, None)
-            sender.credentials = merged
+        if getattr(self, "credentials_new", None) is not None:
+            sender.credentials = self.credentials_new
         if self.cleaned_data.get("callback_password_input"):
             sender.callback_password = self.cleaned_data["callback_password_input"]
         elif self.cleaned_data.get("callback_password_clear"):
@@ -220,6 +287,60 @@ class SenderForm(forms.ModelForm):
         return sender
 
 
+SenderForm = type("SenderForm", (_SenderForm,), {
+    "__module__": __name__,
+    "__doc__": _SenderForm.__doc__,
+    **{credential_field(code, key): SecretField(label=credential_label(key))
+       for code, cls in PROVIDERS.items() for key in cls.credential_keys},
+})
+
+CREDENTIAL_FIELDSETS = tuple(
+    (f"{cls.name} credentials", {
+        "fields": tuple(credential_field(code, key) for key in cls.credential_keys),
+        "classes": ("sender-credentials", f"sender-credentials-{code}"),
+        "description": f"Used when the provider is {cls.name}. Encrypted and write-only.",
+    })
+    for code, cls in PROVIDERS.items()
+)
+
+
+def _refusal_advice(reason: str, sender: Sender) -> str:
+    """What to check for a kind of refused callback (``reason`` starts with the HTTP status we answered)."""
+    status = reason.split(" ", 1)[0]
+    cls = PROVIDERS.get(sender.provider)
+    name = cls.name if cls else sender.provider
+    if status == "403":
+        if cls is not None and cls.callback_password_needed(sender.options or {}):
+            return ("The callback credentials did not match: paste the webhook URLs shown below, with the callback "
+                    f"password, in {name}'s console again (a new callback password needs new URLs there).")
+        return (f"{name}'s proof did not match: check that the {name} credentials above hold the secret {name} "
+                "signs callbacks with (the one in its console), and that its console calls the webhook URLs shown "
+                "below, exactly.")
+    if status == "503":
+        return "The stored secrets of this sender cannot be used, so nothing can be verified: see its credentials."
+    if status == "400":
+        return f"The callback could not be read as {name} writes it: check the webhook URLs set in {name}'s console."
+    if status == "413":
+        return "The callback was larger than CALLBACK_MAX_BYTES allows."
+    return ""
+
+
+def _health_context(sender: Sender) -> dict:
+    """The health panel at the top of the sender's page: the selector's figures, with its pace in words and what
+    to check for each kind of refused callback."""
+    health = selectors.sender_health(sender)
+    if health.pace_reduced:
+        in_use = (f"{_pace(health.effective_mps)} ({health.rate_factor:.0%} of the configured pace): reduced after "
+                  "the provider answered 429; it comes back step by step as messages go through.")
+    else:
+        in_use = "As configured."
+    return {
+        "health": health,
+        "health_pace": {"configured": _pace(health.configured_mps), "in_use": in_use},
+        "health_refusals": [{"refusal": r, "advice": _refusal_advice(r.reason, sender)} for r in health.refusals],
+    }
+
+
 @admin.register(Sender)
 class SenderAdmin(admin.ModelAdmin):
     form = SenderForm
@@ -227,12 +348,13 @@ class SenderAdmin(admin.ModelAdmin):
                     "created_at")
     list_filter = ("provider", "is_active")
     search_fields = ("name", "address")
-    readonly_fields = ("pace_in_use", "uuid", "callbacks", "webhook_urls", "webhook_urls_to_paste", "provider_limits",
+    readonly_fields = ("uuid", "callbacks", "webhook_urls", "webhook_urls_to_paste", "provider_limits",
                        "created_at", "updated_at")
     actions = ["check_credentials"]
     fieldsets = (
-        (None, {"fields": ("name", "provider", "address", "is_active", "mps", "pace_in_use")}),
-        ("Credentials", {"fields": ("credentials_input", "callback_password_input", "callback_password_clear")}),
+        (None, {"fields": ("name", "provider", "address", "is_active", "mps")}),
+        *CREDENTIAL_FIELDSETS,
+        ("Callback password", {"fields": ("callback_password_input", "callback_password_clear")}),
         ("Replies and keywords", {
             "fields": ("opt_out_keywords", "opt_in_keywords", "help_keywords", "opt_out_text", "opt_in_text",
                        "help_text_reply", "provider_answers_keywords"),
@@ -243,16 +365,6 @@ class SenderAdmin(admin.ModelAdmin):
         ("For the provider's console", {"fields": ("uuid", "callbacks", "webhook_urls", "provider_limits")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
-
-    @admin.display(description="pace in use")
-    def pace_in_use(self, obj):
-        if obj is None or obj.pk is None:
-            return "-"
-        factor = pacing.rate_factor(obj.pk)
-        if factor >= 1.0:
-            return "As configured."
-        return (f"{_pace(obj.mps * factor)} ({factor:.0%} of the configured pace): lowered after the provider "
-                "answered 429; it comes back step by step as messages go through.")
 
     @admin.display(description="credentials")
     def credentials_summary(self, obj):
@@ -267,7 +379,11 @@ class SenderAdmin(admin.ModelAdmin):
         """Someone who may change the sender sees the webhook URLs with its callback password, to paste in the
         provider's console; anyone else sees a placeholder where the password goes."""
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or not self.has_change_permission(request, obj):
+        if obj is not None and not self.has_change_permission(request, obj):
+            own = f"sender-credentials-{obj.provider}"
+            return [(name, options) for name, options in fieldsets
+                    if "sender-credentials" not in options.get("classes", ()) or own in options["classes"]]
+        if obj is None:
             return fieldsets
         swap = {"webhook_urls": "webhook_urls_to_paste"}
         return [(name, {**options, "fields": tuple(swap.get(f, f) for f in options["fields"])})
@@ -277,6 +393,8 @@ class SenderAdmin(admin.ModelAdmin):
         sender = self.get_object(request, object_id)
         if request.method == "GET" and sender is not None and selectors.sender_callbacks_unprotected(sender=sender):
             self.message_user(request, f"{sender.name}: {UNPROTECTED}", messages.WARNING)
+        if sender is not None:
+            extra_context = {**(extra_context or {}), **_health_context(sender)}
         return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="callbacks")
@@ -378,8 +496,7 @@ class SenderAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        given = sorted((form.cleaned_data.get("credentials_input") or {}).keys())
-        changed = [*(f"credential {key}" for key in given)]
+        changed = list(getattr(form, "credentials_changed", []))
         if form.cleaned_data.get("callback_password_input"):
             changed.append("callback password")
         elif form.cleaned_data.get("callback_password_clear"):

@@ -22,9 +22,19 @@ def test_sender_type(address, kind):
     assert sender_type(address) == kind
 
 
-def _add(admin_client, **fields):
+def _creds(provider: str, **values) -> dict:
+    """The form fields of ``provider``'s credential keys (``auth_token="x"``; ``auth_token=None`` ticks its
+    Remove box)."""
+    return {f"credential_{provider}_{key}" + ("_clear" if value is None else ""): "on" if value is None else value
+            for key, value in values.items()}
+
+
+def _add(admin_client, credentials=None, **fields):
     data = {"name": "Line", "provider": "plivo", "address": "+14155550100", "is_active": "on", "mps": "",
-            "api_base_url": "", "options": "{}", "credentials_input": "auth_id=MA123\nauth_token=tok-secret-9876"}
+            "api_base_url": "", "options": "{}"}
+    provider = fields.get("provider", "plivo")
+    data.update(_creds(provider, **(credentials if credentials is not None
+                                    else {"auth_id": "MA123", "auth_token": "tok-secret-9876"})))
     data.update(fields)
     return admin_client.post(reverse("admin:messaging_sender_add"), data)
 
@@ -32,14 +42,14 @@ def _add(admin_client, **fields):
 @pytest.mark.parametrize(
     "provider,address,credentials,mps",
     [
-        ("plivo", "+14155550100", "auth_id=MA1\nauth_token=t-12345", 1.0),  # US long code, unregistered
-        ("plivo", "+18885550100", "auth_id=MA1\nauth_token=t-12345", 25.0),  # verified toll-free
-        ("plivo", "+447700900123", "auth_id=MA1\nauth_token=t-12345", 5.0),  # account default
-        ("cloudvno", "55123", "api_key=k-12345\nwebhook_secret=w-12345", 500.0),  # short code
+        ("plivo", "+14155550100", {"auth_id": "MA1", "auth_token": "t-12345"}, 1.0),  # US long code, unregistered
+        ("plivo", "+18885550100", {"auth_id": "MA1", "auth_token": "t-12345"}, 25.0),  # verified toll-free
+        ("plivo", "+447700900123", {"auth_id": "MA1", "auth_token": "t-12345"}, 5.0),  # account default
+        ("cloudvno", "55123", {"api_key": "k-12345", "webhook_secret": "w-12345"}, 500.0),  # short code
     ],
 )
 def test_blank_pace_takes_the_documented_default(admin_client, provider, address, credentials, mps):
-    response = _add(admin_client, provider=provider, address=address, credentials_input=credentials)
+    response = _add(admin_client, credentials, provider=provider, address=address)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Sender.objects.get().mps == mps
 
@@ -51,19 +61,21 @@ def test_credentials_are_write_only_and_merged(admin_client):
     page = admin_client.get(reverse("admin:messaging_sender_change", args=[sender.pk])).content.decode()
     assert "tok-secret-9876" not in page and "••••••9876" in page
     assert f"/webhooks/plivo/{sender.uuid}/status/" in page
-    # Leaving the box empty keeps what is stored; a key given replaces only that key.
+    # Leaving a field empty keeps what is stored; a key given replaces only that key.
     data = {"name": "Line", "provider": "plivo", "address": "+14155550100", "is_active": "on", "mps": "7",
-            "api_base_url": "", "options": "{}", "credentials_input": "auth_token=new-token-5555"}
+            "api_base_url": "", "options": "{}", **_creds("plivo", auth_id="", auth_token="new-token-5555")}
     assert admin_client.post(reverse("admin:messaging_sender_change", args=[sender.pk]), data).status_code == 302
     sender.refresh_from_db()
     assert sender.credentials == {"auth_id": "MA123", "auth_token": "new-token-5555"}
 
 
-def test_unknown_credential_key_is_refused_with_its_name(admin_client):
-    response = _add(admin_client, credentials_input="auth_id=MA1\napi_key=oops")
+def test_another_providers_fields_are_not_used_and_a_missing_key_is_named(admin_client):
+    response = _add(admin_client, {"auth_id": "MA1"}, **_creds("cloudvno", api_key="oops-1234"))
     assert response.status_code == 200
-    assert "unknown: api_key" in response.content.decode()
+    assert "Plivo needs Auth token." in response.content.decode()
     assert not Sender.objects.exists()
+    assert _add(admin_client, **_creds("cloudvno", api_key="oops-1234")).status_code == 302
+    assert Sender.objects.get().credentials == {"auth_id": "MA123", "auth_token": "tok-secret-9876"}
 
 
 def test_credentials_are_encrypted_at_rest(db):
@@ -83,7 +95,7 @@ def test_credentials_are_encrypted_at_rest(db):
 def _change(admin_client, sender, **fields):
     data = {"name": sender.name, "provider": sender.provider, "address": sender.address, "is_active": "on",
             "mps": str(sender.mps), "api_base_url": sender.api_base_url, "options": json.dumps(sender.options),
-            "credentials_input": "", "callback_password_input": ""}
+            "callback_password_input": ""}
     data.update(fields)
     return admin_client.post(reverse("admin:messaging_sender_change", args=[sender.pk]), data)
 
@@ -96,11 +108,11 @@ def _raw_column(sender, column: str) -> str:
         return cursor.fetchone()[0]
 
 
-BW_CREDENTIALS = "user_id=u-1\napi_token=t-12345678\napi_secret=s-12345678"
+BW_CREDENTIALS = {"user_id": "u-1", "api_token": "t-12345678", "api_secret": "s-12345678"}
 
 
 def test_callback_password_is_encrypted_write_only_and_never_shown(admin_client):
-    response = _add(admin_client, provider="bandwidth", credentials_input=BW_CREDENTIALS,
+    response = _add(admin_client, BW_CREDENTIALS, provider="bandwidth",
                     options='{"callback_username": "bw-user"}', callback_password_input="Cb-Pass-7731")
     assert response.status_code == 302, response.content.decode()[:2000]
     sender = Sender.objects.get()
@@ -126,7 +138,7 @@ def test_callback_password_is_encrypted_write_only_and_never_shown(admin_client)
 
 
 def test_callback_password_in_plain_options_is_refused(admin_client):
-    response = _add(admin_client, provider="bandwidth", credentials_input=BW_CREDENTIALS,
+    response = _add(admin_client, BW_CREDENTIALS, provider="bandwidth",
                     options='{"callback_username": "bw", "callback_password": "in-the-clear"}')
     assert response.status_code == 200
     assert "enter it in the Callback password field" in response.content.decode()
@@ -199,11 +211,11 @@ def test_webhook_urls_carry_the_password_only_for_someone_who_may_change_the_sen
 
 @pytest.mark.parametrize("provider,credentials", [
     ("bandwidth", BW_CREDENTIALS),
-    ("fonedynamics", "account_sid=AC1\ntoken=t-12345678\nproperty_sid=PR1"),
+    ("fonedynamics", {"account_sid": "AC1", "token": "t-12345678", "property_sid": "PR1"}),
 ])
 def test_a_new_sender_whose_provider_signs_nothing_gets_a_random_callback_password(admin_client, provider,
                                                                                    credentials):
-    assert _add(admin_client, provider=provider, address="+14155550100", credentials_input=credentials,
+    assert _add(admin_client, credentials, provider=provider, address="+14155550100",
                 options='{"callback_username": "cb"}').status_code == 302
     sender = Sender.objects.get()
     assert len(sender.callback_password) >= 32
@@ -257,7 +269,7 @@ def test_undecryptable_credentials_are_an_error_state_never_merged(admin_client,
     listing = admin_client.get(reverse("admin:messaging_sender_changelist")).content.decode()
     assert "credentials cannot be decrypted with the configured key" in listing
     # merging one key into what cannot be read is refused, and nothing is written
-    response = _change(admin_client, sender, credentials_input="auth_token=new-token-1234")
+    response = _change(admin_client, sender, **_creds("plivo", auth_token="new-token-1234"))
     assert response.status_code == 200
     assert "nothing can be merged" in response.content.decode()
     assert _raw_column(sender, "credentials") == token
@@ -268,7 +280,7 @@ def test_undecryptable_credentials_are_an_error_state_never_merged(admin_client,
     assert Sender.objects.get().credentials == {"auth_id": "MA123", "auth_token": "tok-secret-9876"}
     # with the wrong key, a complete set replaces them
     settings.CREDENTIALS_KEYS = [OTHER_KEY]
-    response = _change(admin_client, Sender.objects.get(), credentials_input="auth_id=MA9\nauth_token=tok-5555")
+    response = _change(admin_client, Sender.objects.get(), **_creds("plivo", auth_id="MA9", auth_token="tok-5555"))
     assert response.status_code == 302
     assert Sender.objects.get().credentials == {"auth_id": "MA9", "auth_token": "tok-5555"}
 
