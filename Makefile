@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/bench_delivery.py $(BENCH_DELIVERY_ARGS)
 	$(PY) bench/bench_import.py $(BENCH_IMPORT_ARGS)
 	$(PY) bench/bench_preflight.py $(BENCH_PREFLIGHT_ARGS)
+	$(PY) bench/bench_dashboard.py $(BENCH_DASHBOARD_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
