@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db.models import Count, F, Q, QuerySet
 
 from messaging import selectors as messaging
+from messaging.models import FINAL_STATUSES
 
 from .models import Campaign, Contact, ContactList, ImportJob
 
@@ -41,6 +42,8 @@ def contact_timezones(contact_ids: Iterable[int]) -> dict[int, str]:
 
 
 def campaign_summary(*, campaign: Campaign) -> dict:
+    """Where the campaign's messages stand (``messaging.campaign_delivery``), its status, and the replies and
+    opt-outs it caused."""
     delivery = messaging.campaign_delivery(campaign_id=campaign.pk)
     replies = messaging.campaign_replies(campaign_id=campaign.pk)
     counts = delivery["counts"]
@@ -54,14 +57,164 @@ def campaign_summary(*, campaign: Campaign) -> dict:
             **delivery}
 
 
+def campaign_recipient_figures(*, campaign: Campaign, counts: dict[str, int]) -> dict:
+    """The campaign's recipients per status, told apart from its messages: a resend is a second message to the
+    same recipient, so each status counts its messages (``counts``) less those a resend replaced. ``total`` is
+    the recipients the campaign was launched to; ``done_percent`` the share with a final status;
+    ``delivery_rate`` the share delivered of the recipients with an outcome (delivered, undelivered or
+    failed), None before the first outcome."""
+    superseded = messaging.campaign_superseded(campaign_id=campaign.pk)
+    by_status = {status: max(0, n - superseded.get(status, 0)) for status, n in counts.items()}
+    total = campaign.recipient_count or sum(by_status.values())
+    final = sum(by_status.get(status, 0) for status in FINAL_STATUSES)
+    outcomes = sum(by_status.get(status, 0) for status in ("delivered", "undelivered", "failed"))
+    return {
+        "total": total,
+        "counts": by_status,
+        "final": final,
+        "done_percent": min(100.0, round(100 * final / total, 1)) if total else 0.0,
+        "outcomes": outcomes,
+        "delivery_rate": round(100 * by_status.get("delivered", 0) / outcomes, 1) if outcomes else None,
+        "superseded": sum(superseded.values()),
+    }
+
+
+def campaign_dashboard(*, campaign: Campaign) -> dict:
+    """Everything the campaign's page shows, as the page renders it first and as its stats endpoint answers
+    while it sends: ``campaign_summary`` (messages per status as ``counts``), ``recipients`` (per status, with
+    progress and delivery rate), the ``timeline`` of outcomes, the figures ``by_sender``, the ``failures`` by
+    cause and ``failure_codes`` by cause, provider and code, and the ``failovers`` to the backup sender. Read
+    from counters and tallies only: the same few rows at any size."""
+    summary = campaign_summary(campaign=campaign)
+    recipients = campaign_recipient_figures(campaign=campaign, counts=summary["counts"])
+    failures = [{"cause": _cause_dict(f["cause"]), "count": f["count"]}
+                for f in messaging.campaign_failure_causes(campaign_id=campaign.pk)]
+    codes = [{**c, "cause": _cause_dict(c["cause"])} for c in messaging.campaign_failure_codes(campaign_id=campaign.pk)]
+    failovers = [{**f, "cause": _cause_dict(f["cause"]), "circuit_open": f["code"] == "circuit_open"}
+                 for f in messaging.campaign_failovers(campaign_id=campaign.pk)]
+    return {
+        **summary,
+        "recipients": recipients,
+        "timeline": messaging.campaign_timeline(campaign_id=campaign.pk),
+        "by_sender": messaging.campaign_by_sender(campaign_id=campaign.pk),
+        "failures": failures,
+        "failure_codes": codes,
+        "failovers": failovers,
+    }
+
+
+def _cause_dict(cause) -> dict:
+    """A cause (``messaging.providers.base.cause_info``) as plain data for the page and its JSON."""
+    return {"code": cause.code, "label": cause.label, "explanation": cause.explanation, "advice": cause.advice}
+
+
 def campaign_failures(*, campaign: Campaign) -> list[dict]:
     """Why the campaign's messages failed, by cause (for its page)."""
     return messaging.campaign_failure_causes(campaign_id=campaign.pk)
 
 
-def campaign_recipients(*, campaign: Campaign, status: str | None = None, search: str = "") -> QuerySet:
-    """The campaign's messages for its recipients table, each with its contact."""
-    return messaging.campaign_messages(campaign_id=campaign.pk, status=status, search=search).select_related("contact")
+# ---- the campaign's results, one row per message ----------------------------------------------------------
+
+RESULTS_PAGE = 50
+
+
+@dataclass(frozen=True)
+class ResultFilters:
+    """What the results table (and its export) is narrowed to, read from the query string: ``status``,
+    ``cause``, ``sender`` (an id), ``provider`` and ``q`` (words: a number, written any way, or a name)."""
+
+    status: str = ""
+    cause: str = ""
+    sender: int | None = None
+    provider: str = ""
+    q: str = ""
+
+    NAMES = ("status", "cause", "sender", "provider", "q")
+
+    @classmethod
+    def from_query(cls, query) -> ResultFilters:
+        sender = (query.get("sender") or "").strip()
+        return cls(status=(query.get("status") or "").strip()[:12], cause=(query.get("cause") or "").strip()[:20],
+                   sender=int(sender) if sender.isdigit() else None,
+                   provider=(query.get("provider") or "").strip()[:20], q=(query.get("q") or "").strip()[:100])
+
+    def params(self) -> dict[str, str]:
+        """The filters set, as query-string parameters (for links that keep them)."""
+        values = {"status": self.status, "cause": self.cause, "sender": str(self.sender or ""),
+                  "provider": self.provider, "q": self.q}
+        return {name: value for name, value in values.items() if value}
+
+    @property
+    def only_status(self) -> bool:
+        """Nothing but (at most) a status is filtered on: the counters know the total."""
+        return not (self.cause or self.sender or self.provider or self.q)
+
+
+def _phone_term(term: str) -> str:
+    return re.sub(r"[^\d+]", "", term) if _PHONE_TERM.fullmatch(term) else ""
+
+
+def campaign_results(*, campaign: Campaign, filters: ResultFilters, after: int | None = None,
+                     before: int | None = None) -> QuerySet:
+    """The campaign's messages narrowed by ``filters``, in id order (``before``: descending from it). The words
+    of ``q`` that look like a number, joined (a number written with spaces is several words), must be in the
+    number the message went to; every other word in the contact's first or last name."""
+    phone = "".join(_phone_term(term) for term in filters.q.split() if _phone_term(term))
+    names = [term for term in filters.q.split() if not _phone_term(term)]
+    contact_ids = None
+    if names:
+        contacts = Contact.objects.all()
+        for term in names:
+            contacts = contacts.filter(Q(first_name__icontains=term) | Q(last_name__icontains=term))
+        contact_ids = contacts.values("pk")
+    return messaging.campaign_messages(
+        campaign_id=campaign.pk, status=filters.status or None, search=phone, cause=filters.cause,
+        sender_id=filters.sender, provider=filters.provider, contact_ids=contact_ids, after=after, before=before)
+
+
+@dataclass
+class ResultsPage:
+    """One page of the results table: its ``rows`` (messages, ascending), the ids to link the next page
+    (``next_after``) and the previous one (``previous_before``) from, and ``total`` when the counters know it
+    (no filter but the status), else None."""
+
+    rows: list
+    next_after: int | None
+    previous_before: int | None
+    total: int | None
+
+
+def campaign_results_page(*, campaign: Campaign, filters: ResultFilters, after: int | None = None,
+                          before: int | None = None, size: int = RESULTS_PAGE,
+                          counts: dict[str, int] | None = None) -> ResultsPage:
+    """A page of ``campaign_results`` by keyset (ids ``after`` or ``before`` one), each message with its contact
+    and sender, reading one row more than it shows to know whether another page follows. Never counts the
+    campaign's messages: ``total`` comes from the counters (``counts``, messages per status)."""
+    query = campaign_results(campaign=campaign, filters=filters, after=after, before=before).select_related(
+        "contact", "sender")
+    rows = list(query[:size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if before is not None:
+        rows.reverse()
+        has_next, has_previous = True, more
+    else:
+        has_next, has_previous = more, after is not None and bool(rows)
+    total = None
+    if filters.only_status:
+        counts = counts if counts is not None else messaging.campaign_counts(campaign_id=campaign.pk)
+        total = counts.get(filters.status, 0) if filters.status else sum(counts.values())
+    return ResultsPage(rows=rows, next_after=rows[-1].pk if rows and has_next else None,
+                       previous_before=rows[0].pk if rows and has_previous else None, total=total)
+
+
+def campaign_result_senders(*, campaign: Campaign, by_sender: list[dict] | None = None) -> list[tuple[int, str]]:
+    """The senders the results can be narrowed to: the campaign's own and any its messages went through."""
+    from messaging.selectors import senders_by_id
+
+    ids = {campaign.sender_id, campaign.backup_sender_id, *campaign.more_senders.values_list("pk", flat=True)}
+    ids |= {row["sender_id"] for row in (by_sender or [])}
+    return [(s.pk, str(s)) for s in sorted(senders_by_id(pk for pk in ids if pk), key=lambda s: s.name)]
 
 
 def campaign_audience(*, campaign: Campaign) -> QuerySet:

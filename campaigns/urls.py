@@ -10,6 +10,7 @@ urlpatterns = [
     path("campaign/<int:pk>/confirm/<str:action>/", views.campaign_confirm, name="campaign_confirm"),
     path("compose/preview/", views.compose_preview, name="compose_preview"),
     path("campaign/<int:pk>/stats/", views.campaign_stats, name="campaign_stats"),
+    path("campaign/<int:pk>/export/<str:fmt>/", views.campaign_export, name="campaign_export"),
     path("import/<int:pk>/progress/", import_views.import_progress_view, name="import_progress"),
     path("import/<int:pk>/problems/", import_views.import_report_download, name="import_report"),
 ]

@@ -1,19 +1,21 @@
 """Staff views behind the admin: campaign controls, the confirmation before anything is sent, the compose
-preview and live stats. Parse, call a service, answer."""
+preview, live stats and the export of a campaign's results. Parse, call a service, answer."""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from . import preflight, selectors, services
+from messaging.services import audit_record
+
+from . import exports, preflight, selectors, services
 from .models import Campaign
 
 # Each control and the permission it needs (see campaigns.roles): what sends or stops messages is a permission
@@ -65,7 +67,33 @@ def campaign_stats(request: HttpRequest, pk: int) -> JsonResponse:
     if not request.user.has_perm("campaigns.view_campaign"):
         raise PermissionDenied
     campaign = get_object_or_404(Campaign, pk=pk)
-    return JsonResponse(selectors.campaign_summary(campaign=campaign))
+    return JsonResponse(selectors.campaign_dashboard(campaign=campaign))
+
+
+# Each export format: its content type and the stream of its content (text is encoded as UTF-8 on the way).
+EXPORTS = {
+    "csv": ("text/csv; charset=utf-8", exports.results_csv),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", exports.results_xlsx),
+}
+
+
+@staff_member_required
+@require_GET
+def campaign_export(request: HttpRequest, pk: int, fmt: str) -> StreamingHttpResponse:
+    """The campaign's results as the results table filters them (same query parameters), as CSV or XLSX,
+    streamed; recorded in the audit log."""
+    if fmt not in EXPORTS:
+        raise Http404("No such format.")
+    if not request.user.has_perm("campaigns.export_campaign"):
+        raise PermissionDenied
+    campaign = get_object_or_404(Campaign, pk=pk)
+    filters = selectors.ResultFilters.from_query(request.GET)
+    described = ", ".join(f"{name}={value}" for name, value in filters.params().items()) or "all messages"
+    audit_record(user=request.user, obj=campaign, action=f"Exported its results ({fmt.upper()})", detail=described)
+    content_type, stream = EXPORTS[fmt]
+    response = StreamingHttpResponse(stream(campaign=campaign, filters=filters), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-results.{fmt}"'
+    return response
 
 
 # ---- the confirmation before anything is sent ------------------------------------------------------------

@@ -128,15 +128,32 @@ def campaign_waiting_for_window(campaign_id: int) -> int:
                                   error_message__startswith=WAITING_NOTE).count()
 
 
-def campaign_messages(*, campaign_id: int, status: str | None = None, search: str = "") -> QuerySet[Message]:
-    """A campaign's messages in the order they were queued, optionally of one status or to numbers containing
-    ``search``."""
-    messages = Message.objects.filter(campaign_id=campaign_id).order_by("id")
+def campaign_messages(*, campaign_id: int, status: str | None = None, search: str = "", cause: str = "",
+                      sender_id: int | None = None, provider: str = "", contact_ids=None, after: int | None = None,
+                      before: int | None = None) -> QuerySet[Message]:
+    """A campaign's messages in the order they were queued (by id), filtered: of one ``status``, failure
+    ``cause``, ``sender_id`` or ``provider``; to numbers containing ``search``; of the contacts ``contact_ids``
+    (ids or a subquery, which the caller builds: a search by name). Keyset bounds: ``after`` an id (ascending
+    from it), or ``before`` an id (descending from it, the previous page read backwards). No COUNT here: a
+    caller slices the page it shows."""
+    messages = Message.objects.filter(campaign_id=campaign_id)
     if status:
         messages = messages.filter(status=status)
+    if cause:
+        messages = messages.filter(error_cause=cause)
+    if sender_id:
+        messages = messages.filter(sender_id=sender_id)
+    if provider:
+        messages = messages.filter(sender_id__in=Sender.objects.filter(provider=provider).values("pk"))
     if search:
         messages = messages.filter(to__contains=search)
-    return messages
+    if contact_ids is not None:
+        messages = messages.filter(contact_id__in=contact_ids)
+    if before is not None:
+        return messages.filter(id__lt=before).order_by("-id")
+    if after is not None:
+        messages = messages.filter(id__gt=after)
+    return messages.order_by("id")
 
 
 # ---- replies ----------------------------------------------------------------------------------------

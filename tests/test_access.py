@@ -141,6 +141,10 @@ URLS: dict[str, list[tuple[str, dict, str, list]]] = {
     ],
     "campaigns:compose_preview": [("post", {}, "", [("campaigns.add_campaign", "campaigns.change_campaign")])],
     "campaigns:campaign_stats": [("get", {}, "campaign", ["campaigns.view_campaign"])],
+    "campaigns:campaign_export": [
+        ("get", {"fmt": "csv"}, "campaign", ["campaigns.export_campaign"]),
+        ("get", {"fmt": "xlsx"}, "campaign", ["campaigns.export_campaign"]),
+    ],
     "campaigns:import_progress": [("get", {}, "job", ["campaigns.view_importjob"])],
     "campaigns:import_report": [("get", {}, "job", ["campaigns.view_importjob"])],
     "admin:campaigns_importjob_mapping": [("get", {}, "job", ["campaigns.add_importjob"])],
@@ -190,7 +194,7 @@ CASES = [(name, *case) for name, cases in URLS.items() for case in cases]
 
 @pytest.mark.parametrize("role", (*ROLES, "view campaign only", "change campaign only"), ids=lambda r: r or "no-role")
 @pytest.mark.parametrize("name,method,kwargs,obj,needed", CASES,
-                         ids=[f"{c[0]}-{c[1]}-{c[2].get('action', '')}" for c in CASES])
+                         ids=[f"{c[0]}-{c[1]}-{c[2].get('action', c[2].get('fmt', ''))}" for c in CASES])
 def test_each_staff_url_answers_as_the_role_allows(client, roles, make_sender, make_audience, make_campaign, engine,
                                                    role, name, method, kwargs, obj, needed):
     from campaigns.imports.services import import_job_create
@@ -217,7 +221,7 @@ def test_each_staff_url_answers_as_the_role_allows(client, roles, make_sender, m
         reply = Message.objects.create(sender=campaign.sender, direction="inbound", to="+12125550100", body="Hello",
                                        status="received")
         args = [reply.pk]
-    url = reverse(name, args=args + ([kwargs["action"]] if "action" in kwargs else []))
+    url = reverse(name, args=args + [kwargs[key] for key in ("action", "fmt") if key in kwargs])
     client.force_login(user)
     data = {"body": "Hi", "phone": "", "sender": campaign.sender_id} if method == "post" else {}
     response = getattr(client, method)(url, data)

@@ -9,14 +9,16 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.paginator import Paginator
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from messaging.personalize import template_errors
+from messaging.providers import provider_choices
+from messaging.providers.base import CAUSE_CHOICES
 from messaging.selectors import MESSAGE_STATUSES
 
 from .. import preflight, selectors, services
@@ -106,6 +108,11 @@ class _MediaUrlCheck:
     senders: list
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+
+
+def _keyset(value) -> int | None:
+    """A results page's keyset bound (a message id) from the query string; None when absent or not a number."""
+    return int(value) if value and value.isdigit() else None
 
 
 def _list_label(contact_list, counts) -> str:
@@ -274,26 +281,35 @@ class CampaignAdmin(admin.ModelAdmin):
         extra_context = extra_context or {}
         campaign = self.get_object(request, object_id)
         if campaign is not None:
-            status = request.GET.get("recipient_status") or ""
-            search = request.GET.get("recipient_q") or ""
-            page = Paginator(selectors.campaign_recipients(campaign=campaign, status=status, search=search), 50)
+            dashboard = selectors.campaign_dashboard(campaign=campaign)
+            filters = selectors.ResultFilters.from_query(request.GET)
+            results = selectors.campaign_results_page(
+                campaign=campaign, filters=filters, after=_keyset(request.GET.get("after")),
+                before=_keyset(request.GET.get("before")), counts=dashboard["counts"])
             problems, warnings = [], []
             if campaign.status in self.EDITABLE:
                 # Media files are asked their size and type on the confirmation page, not on every view.
                 problems, warnings = services.campaign_checks(campaign=campaign)
+            filter_params = filters.params()
             extra_context.update(
-                summary=selectors.campaign_summary(campaign=campaign),
-                failures=selectors.campaign_failures(campaign=campaign),
+                summary=dashboard,
+                dashboard=dashboard,
+                failures=dashboard["failures"],
                 problems=problems,
                 warnings=warnings,
-                recipients=page.get_page(request.GET.get("page")),
-                recipient_status=status,
-                recipient_q=search,
+                results=results,
+                filters=filters,
+                filter_query=urlencode(filter_params),
+                filtered=bool(filter_params),
                 message_statuses=MESSAGE_STATUSES,
+                cause_choices=CAUSE_CHOICES,
+                sender_choices=selectors.campaign_result_senders(campaign=campaign, by_sender=dashboard["by_sender"]),
+                provider_choices=provider_choices(),
                 can_launch=self.has_launch_permission(request),
                 can_cancel=self.has_cancel_permission(request),
                 can_resend=self.has_resend_permission(request),
                 can_test_send=self.has_test_send_permission(request),
+                can_export=self.has_export_permission(request),
             )
         extra_context.update(self._compose_context(request))
         return super().change_view(request, object_id, form_url, extra_context)
@@ -316,6 +332,9 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def has_test_send_permission(self, request, obj=None):
         return request.user.has_perm(f"{self.opts.app_label}.test_send_campaign")
+
+    def has_export_permission(self, request, obj=None):
+        return request.user.has_perm(f"{self.opts.app_label}.export_campaign")
 
     @admin.action(description="Launch selected campaigns now (after confirming)", permissions=["launch"])
     def launch_selected(self, request, queryset):
