@@ -139,7 +139,7 @@ AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
 AXES_SENSITIVE_PARAMETERS = ["password", "csrfmiddlewaretoken"]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.ProductAdminConfig",  # Django's admin, as the product's site (config.admin_site)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

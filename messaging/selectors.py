@@ -522,3 +522,156 @@ def senders_media_file_problems(*, senders: list[Sender], files: list[MediaFile]
         problems.extend(prefix + p for p in adapter.check_media_files([*url_files, *files]))
         warnings.extend(w for w in warned if w not in warnings)
     return problems, warnings
+
+
+# ---- overview -------------------------------------------------------------------------------------------
+# The admin home's figures. Each reads the tallies (``services.tallies``) and the senders' small tables, never
+# the message table: the home costs the same at a hundred messages and at ten million.
+
+PACE_MINUTES = 5  # a campaign's pace: messages the provider accepted per minute over this many last minutes
+CALLBACKS_REFUSED_HOURS = 24  # refused callbacks are listed for this many last hours
+FAILURE_EVENTS = (S.FAILED, S.UNDELIVERED)
+
+
+def _hour_start(at):
+    """The UTC hour ``at`` falls in (the tallies count per UTC hour)."""
+    from datetime import UTC
+
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _all_sender_ids() -> list[int]:
+    # Hour tallies are keyed by sender first: naming the senders lets the database read them by its index.
+    return list(Sender.objects.order_by().values_list("pk", flat=True))
+
+
+def campaigns_accepted_per_minute(*, campaign_ids, minutes: int = PACE_MINUTES, now=None) -> dict[int, float]:
+    """For each of these campaigns, the messages its providers accepted per minute over the last ``minutes``
+    minutes and the current one (``CampaignMinute``); 0.0 for a campaign that sent nothing in that time."""
+    ids = [int(pk) for pk in campaign_ids]
+    pace = dict.fromkeys(ids, 0.0)
+    if not ids:
+        return pace
+    now = now or timezone.now()
+    since = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes)
+    elapsed = (now - since).total_seconds() / 60
+    rows = (CampaignMinute.objects.filter(campaign_id__in=ids, minute__gte=since, status=S.SENT).order_by()
+            .values("campaign_id").annotate(n=Sum("count")))
+    for row in rows:
+        pace[row["campaign_id"]] = round(row["n"] / elapsed, 1)
+    return pace
+
+
+def providers_volume(*, since, until=None) -> list[dict]:
+    """Messages per provider from ``since`` (to ``until``, default now): accepted by the provider (``sent``),
+    ``delivered``, ``undelivered`` and ``failed``, and the ``delivery_rate`` (percent of delivered among the
+    messages that reached an outcome; None before any). Read from the senders' hour tallies (``SenderHour``),
+    which count by the UTC hour: a period starting within an hour (a timezone half an hour off UTC) counts
+    that whole hour. Providers by name; only providers with figures in the period."""
+    from .models import SenderHour
+
+    hours = SenderHour.objects.filter(sender_id__in=_all_sender_ids(), hour__gte=_hour_start(since))
+    if until is not None:
+        hours = hours.filter(hour__lt=until)
+    rows = hours.order_by().values("sender__provider", "status").annotate(n=Sum("count"))
+    by_provider: dict[str, dict] = {}
+    for row in rows:
+        code = row["sender__provider"]
+        entry = by_provider.setdefault(code, {"provider": code, "provider_name": _provider_name(code), S.SENT: 0,
+                                              S.DELIVERED: 0, S.UNDELIVERED: 0, S.FAILED: 0})
+        if row["status"] in entry:
+            entry[row["status"]] += row["n"]
+    for entry in by_provider.values():
+        outcomes = entry[S.DELIVERED] + entry[S.UNDELIVERED] + entry[S.FAILED]
+        entry["outcomes"] = outcomes
+        entry["delivery_rate"] = round(100 * entry[S.DELIVERED] / outcomes, 1) if outcomes else None
+    return sorted(by_provider.values(), key=lambda e: (e["provider_name"].lower(), e["provider"]))
+
+
+def campaigns_failure_causes(*, campaign_ids) -> list[dict]:
+    """The failed and undelivered messages of these campaigns by cause, most frequent first (``CampaignTally``):
+    each with the cause (label, explanation, advice), how many messages it hit, and ``campaigns``: the
+    campaigns it hit, as ``(campaign_id, count)``, most hit first."""
+    ids = [int(pk) for pk in campaign_ids]
+    if not ids:
+        return []
+    rows = (CampaignTally.objects.filter(campaign_id__in=ids, event__in=FAILURE_EVENTS).order_by()
+            .values("campaign_id", "cause").annotate(n=Sum("count")))
+    by_cause: dict[str, dict[int, int]] = {}
+    for row in rows:
+        hit = by_cause.setdefault(row["cause"] or causes.UNKNOWN, {})
+        hit[row["campaign_id"]] = hit.get(row["campaign_id"], 0) + row["n"]
+    out = [{"cause": cause_info(cause), "count": sum(hit.values()),
+            "campaigns": sorted(hit.items(), key=lambda item: (-item[1], item[0]))}
+           for cause, hit in by_cause.items()]
+    return sorted(out, key=lambda e: (-e["count"], e["cause"].code))
+
+
+def _callbacks_refused(sender_ids: list[int], since) -> dict[int, dict]:
+    from django.db.models import Max
+
+    from .models import CallbackTally
+
+    rows = (CallbackTally.objects.filter(sender_id__in=sender_ids, hour__gte=_hour_start(since), accepted=False)
+            .order_by().values("sender_id", "reason").annotate(n=Sum("count"), last_at=Max("last_at")))
+    refused: dict[int, dict] = {}
+    for row in rows:
+        entry = refused.setdefault(row["sender_id"], {"count": 0, "reasons": {}, "last_at": row["last_at"]})
+        entry["count"] += row["n"]
+        entry["reasons"][row["reason"] or "no reason recorded"] = row["n"]
+        entry["last_at"] = max(entry["last_at"], row["last_at"])
+    for entry in refused.values():
+        entry["reason"], entry["reason_count"] = sorted(entry.pop("reasons").items(), key=lambda i: (-i[1], i[0]))[0]
+    return refused
+
+
+def senders_attention(*, now=None) -> list[dict]:
+    """The senders staff must look at, by name, each ``{"sender": Sender, "problems": [...]}``; a problem is
+    ``{"kind", "title", "detail"}`` in plain words, ``kind`` one of:
+
+    - ``circuit_open``: nothing is sent through it until ``until`` (its circuit opened; the detail says why);
+    - ``credentials``: its stored credentials cannot be used (``sender_problem``), for an active sender;
+    - ``callbacks_unprotected``: an active sender without the callback password its provider needs (every
+      delivery report and reply is refused);
+    - ``callbacks_refused``: callbacks refused in the last CALLBACKS_REFUSED_HOURS hours, with the most
+      frequent reason and when the last one came;
+    - ``pace_reduced``: an active sender sending below its configured pace because the provider answered
+      "too many requests" (429), with the pace in use."""
+    from . import pacing
+    from .models import SenderPace
+
+    now = now or timezone.now()
+    senders = {s.pk: s for s in Sender.objects.order_by("name", "pk")}
+    problems: dict[int, list[dict]] = {}
+
+    def add(sender_id: int, kind: str, title: str, detail: str, **extra) -> None:
+        problems.setdefault(sender_id, []).append({"kind": kind, "title": title, "detail": detail, **extra})
+
+    for pace in SenderPace.objects.filter(sender_id__in=list(senders), open_until__gt=now).order_by("sender_id"):
+        add(pace.sender_id, "circuit_open", "Sending stopped for now",
+            pace.open_reason or "The provider failed several times in a row.", until=pace.open_until)
+    unprotected = set(senders_callbacks_unprotected().values_list("pk", flat=True))
+    refused = _callbacks_refused(list(senders), now - timedelta(hours=CALLBACKS_REFUSED_HOURS))
+    for sender in senders.values():
+        if sender.is_active:
+            problem = sender_problem(sender=sender)
+            if problem:
+                add(sender.pk, "credentials", "Credentials cannot be used", problem)
+            if sender.pk in unprotected:
+                add(sender.pk, "callbacks_unprotected", "Delivery reports and replies refused",
+                    "Its provider's callbacks can only be checked with a callback password, and none is set: "
+                    "every delivery report and reply it sends is refused until one is entered.")
+        if sender.pk in refused:
+            entry = refused[sender.pk]
+            add(sender.pk, "callbacks_refused", f"{entry['count']} callbacks refused in the last "
+                f"{CALLBACKS_REFUSED_HOURS} hours",
+                f"Most often: {entry['reason']} ({entry['reason_count']}).", last_at=entry["last_at"])
+        if sender.is_active:
+            factor = pacing.rate_factor(sender.pk)
+            if factor < 1:
+                add(sender.pk, "pace_reduced", f"Sending slower: {round(100 * factor)}% of its pace",
+                    f"The provider answered \u201ctoo many requests\u201d, so it sends {sender.mps * factor:.3g} "
+                    f"messages per second instead of {sender.mps:.3g}; the pace comes back by itself while the "
+                    "provider accepts it, or lower the configured pace to what the provider allows.")
+    return [{"sender": senders[pk], "problems": found} for pk, found in
+            sorted(problems.items(), key=lambda item: (senders[item[0]].name.lower(), item[0]))]
