@@ -313,9 +313,9 @@ def _refusal_advice(reason: str, sender: Sender) -> str:
         if cls is not None and cls.callback_password_needed(sender.options or {}):
             return ("The callback credentials did not match: paste the webhook URLs shown below, with the callback "
                     f"password, in {name}'s console again (a new callback password needs new URLs there).")
-        return (f"{name}'s proof did not match: check that the {name} credentials above hold the secret {name} "
-                "signs callbacks with (the one in its console), and that its console calls the webhook URLs shown "
-                "below, exactly.")
+        return (f"{name}'s signature did not match: check that the {name} credentials above hold the secret "
+                f"{name} signs callbacks with (the one in its console), and that its console calls the webhook URLs "
+                "shown below, exactly.")
     if status == "503":
         return "The stored secrets of this sender cannot be used, so nothing can be verified: see its credentials."
     if status == "400":
