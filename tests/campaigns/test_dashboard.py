@@ -230,3 +230,60 @@ def test_the_results_table_links_each_message_and_keeps_filters_across_pages(res
     page = selectors.campaign_results_page(campaign=campaign, filters=ResultFilters(), size=selectors.RESULTS_PAGE)
     assert page.next_after is None  # nine messages fit one page
     assert Campaign.objects.get(pk=campaign.pk).status == "sending"
+
+
+# ---- in a real browser ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_page_shows_its_figures_at_once_then_updates_and_fits_a_laptop_screen(
+        browser, live_server, roles, make_sender, make_audience, make_campaign, engine, tmp_path):
+    import os
+
+    from django.contrib.auth.models import Group, User
+
+    from campaigns.roles import CAMPAIGN_MANAGER
+
+    backup = make_sender("sendblue", name="Backup line")
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=12, backup_sender=backup,
+                                  name="Autumn newsletter")
+    for message in messages[:6]:
+        outcome(message, S.DELIVERED)
+    outcome(messages[6], S.FAILED, "carrier_filtered", "30")
+    outcome(messages[7], S.UNDELIVERED, "invalid_number", "50")
+    message_fail_over(messages[8], backup, "circuit open", from_status=S.QUEUED, cause="unreachable",
+                      code="circuit_open")
+    user = User.objects.create_user("dana", password="a-long-password-1", is_staff=True)
+    user.groups.add(Group.objects.get(name=CAMPAIGN_MANAGER))
+    shots = os.environ.get("SCREENSHOT_DIR") or str(tmp_path)
+
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "dana")
+    page.fill("#id_password", "a-long-password-1")
+    page.click("input[type=submit]")
+    page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/change/")
+    # First paint: the figures and the chart are there before any poll.
+    assert page.locator('#campaign-counts [data-count="delivered"]').inner_text() == "6"
+    assert page.locator('[data-figure="delivery_rate"]').first.inner_text() == "75.0%"  # 6 of 8 with an outcome
+    assert page.locator("#campaign-chart svg polyline").count() == 3
+    assert page.locator("#campaign-chart .chart-legend li").count() == 3
+    assert "moved to backup sender Backup line" in page.locator("#campaign-failovers").inner_text()
+    assert page.locator("#campaign-senders tbody tr").count() == 2
+    assert page.locator("#campaign-recipients tbody tr").count() == 12
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    page.screenshot(path=os.path.join(shots, "campaign-dashboard-1366.png"), full_page=True)
+
+    # While it sends, the page follows the database without a reload.
+    outcome(messages[9], S.DELIVERED)
+    page.wait_for_function("() => document.querySelector('#campaign-counts [data-count=\"delivered\"]')"
+                           "?.textContent.trim() === '7'", timeout=15_000)
+    page.wait_for_function("() => document.querySelector('[data-figure=\"delivery_rate\"]')"
+                           "?.textContent.trim() === '77.8%'", timeout=15_000)
+
+    page.goto(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/change/?provider=sendblue#campaign-results")
+    assert page.locator("#campaign-recipients tbody tr").count() == 1
+    assert page.locator("#export-xlsx").get_attribute("href").endswith("?provider=sendblue")
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    page.screenshot(path=os.path.join(shots, "campaign-results-filtered-1366.png"), full_page=True)
