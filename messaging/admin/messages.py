@@ -13,6 +13,7 @@ from .. import services
 from ..encoding import segment_info
 from ..models import Dispatch, Message, MessageEvent
 from ..providers.base import CAUSE_CHOICES
+from ..providers.codes import error_meaning
 
 
 class CauseFilter(admin.SimpleListFilter):
@@ -26,6 +27,48 @@ class CauseFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(error_cause=self.value()) if self.value() else queryset
+
+
+class EventInline(admin.TabularInline):
+    """A message's whole history on its page: every send answer, status callback, lookup and change of ours,
+    in the order they came, with the provider's own status and code."""
+
+    model = MessageEvent
+    fk_name = "message"
+    verbose_name = "event"
+    verbose_name_plural = "history (every send answer, status report, lookup and change, in order)"
+    fields = readonly_fields = ("received_at", "source", "status", "raw_status", "error_code", "error_meaning",
+                                "part_of", "occurred_at", "applied", "event_link")
+    ordering = ("id",)
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sender")
+
+    @admin.display(description="what it says")
+    def error_meaning(self, obj):
+        """The provider's text, or what it documents the code to mean."""
+        return obj.error_message or (error_meaning(obj.sender.provider, obj.error_code) if obj.error_code else "")
+
+    @admin.display(description="part")
+    def part_of(self, obj):
+        return f"{obj.part} of {obj.parts}" if obj.parts > 1 else ""
+
+    @admin.display(description="as received")
+    def event_link(self, obj):
+        return format_html('<a href="{}">payload</a>', reverse("admin:messaging_messageevent_change", args=[obj.pk]))
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Message)
@@ -43,6 +86,7 @@ class MessageAdmin(admin.ModelAdmin):
     ]
     actions = ["resend_unconfirmed", "confirm_sent"]
     show_full_result_count = False
+    inlines = [EventInline]
 
     def get_queryset(self, request):
         names = Dispatch.objects.filter(campaign_id=OuterRef("campaign_id")).values("name")[:1]
