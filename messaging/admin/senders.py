@@ -32,7 +32,7 @@ CALLBACK_PASSWORD_MIN = 8
 UNPROTECTED_SHORT = "unprotected: set a callback password"
 UNPROTECTED = (
     "Callbacks unprotected: this sender has no callback password, and its provider signs nothing. Its callbacks "
-    "are refused until one is set: enter one under Credentials, then paste the new webhook URLs in the "
+    "are refused until one is set: enter one under Callback password, then paste the new webhook URLs in the "
     "provider's console."
 )
 
@@ -310,6 +310,9 @@ def _refusal_advice(reason: str, sender: Sender) -> str:
     cls = PROVIDERS.get(sender.provider)
     name = cls.name if cls else sender.provider
     if status == "403":
+        if cls is not None and cls.callback_password_needed(sender.options or {}) and not sender.callback_password:
+            return ("This sender has no callback password, so its callbacks are refused: set one below, then paste "
+                    f"the new webhook URLs in {name}'s console.")
         if cls is not None and cls.callback_password_needed(sender.options or {}):
             return ("The callback credentials did not match: paste the webhook URLs shown below, with the callback "
                     f"password, in {name}'s console again (a new callback password needs new URLs there).")
@@ -317,7 +320,8 @@ def _refusal_advice(reason: str, sender: Sender) -> str:
                 f"{name} signs callbacks with (the one in its console), and that its console calls the webhook URLs "
                 "shown below, exactly.")
     if status == "503":
-        return "The stored secrets of this sender cannot be used, so nothing can be verified: see its credentials."
+        return ("This sender's stored secrets cannot be used, or one needed to verify callbacks is missing: see its "
+                "credentials below.")
     if status == "400":
         return f"The callback could not be read as {name} writes it: check the webhook URLs set in {name}'s console."
     if status == "413":
