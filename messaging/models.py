@@ -172,7 +172,12 @@ class Message(models.Model):
             ("answer_message", "Can answer replies and mark them read"),
         ]
         indexes = [
-            models.Index(fields=["campaign", "status"], name="message_campaign_status"),
+            # By status, then in queue order: counts by status, and a campaign's recipients of one status a
+            # page at a time (keyset pagination) at any size.
+            models.Index(fields=["campaign", "status", "id"], name="message_campaign_status_id"),
+            # Failures by cause, a page at a time: only failed messages are in it.
+            models.Index(fields=["campaign", "error_cause", "id"], name="message_campaign_cause_id",
+                         condition=~Q(error_cause="")),
             models.Index(fields=["campaign", "id"], name="message_campaign_id"),
             models.Index(fields=["to", "id"], name="message_to_id"),
             models.Index(fields=["status", "updated_at"], name="message_status_updated"),
