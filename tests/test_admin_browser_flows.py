@@ -147,13 +147,14 @@ def test_staff_adds_a_sender_and_checks_credentials(
     page = browser.new_page()
     _log_in(page, live_server, django_user_model)
 
-    # Add: credentials typed as key=value lines, messages per second left blank.
+    # Add: credentials typed in the provider's labelled fields, messages per second left blank.
     page.goto(f"{live_server.url}/admin/messaging/sender/add/")
     page.fill("#id_name", "Browser Plivo")
     page.select_option("#id_provider", "plivo")
     page.fill("#id_address", "+14155550100")
     page.fill("#id_mps", "")
-    page.fill("#id_credentials_input", f"auth_id=MAXXXXXXXXXXXXXXXX01\nauth_token={token}")
+    page.fill("#id_credential_plivo_auth_id", "MAXXXXXXXXXXXXXXXX01")
+    page.fill("#id_credential_plivo_auth_token", token)
     page.click("input[name=_save]")
     page.wait_for_url(re.compile(r"/admin/messaging/sender/$"))
     assert not page.locator(".errornote").count()
@@ -167,10 +168,9 @@ def test_staff_adds_a_sender_and_checks_credentials(
     html = page.content()
     assert token not in html
     assert "MAXXXXXXXXXXXXXXXX01" not in html
-    assert page.input_value("#id_credentials_input") == ""
-    credentials_help = page.locator("#id_credentials_input_helptext").inner_text()
-    assert f"auth_token ••••••{token[-4:]}" in credentials_help
-    assert "auth_id ••••••XX01" in credentials_help
+    assert page.input_value("#id_credential_plivo_auth_token") == ""
+    assert f"••••••{token[-4:]}" in page.locator("#id_credential_plivo_auth_token_helptext").inner_text()
+    assert "••••••XX01" in page.locator("#id_credential_plivo_auth_id_helptext").inner_text()
     webhooks = page.locator(".field-webhook_urls_to_paste").inner_text()  # staff who may change the sender
     assert f"/webhooks/plivo/{sender.uuid}/status/" in webhooks
     assert f"/webhooks/plivo/{sender.uuid}/inbound/" in webhooks

@@ -59,7 +59,7 @@ def test_credential_changes_name_the_keys_and_never_the_values(client, roles, ma
     url = reverse("admin:messaging_sender_change", args=[sender.pk])
     form = client.get(url).context["adminform"].form
     data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
-    data.update({"credentials_input": "auth_token=s3cret-token-value-42", "options": "{}", "_save": "Save"})
+    data.update({"credential_plivo_auth_token": "s3cret-token-value-42", "options": "{}", "_save": "Save"})
     data = {k: ("on" if v is True else v) for k, v in data.items() if v is not False}
     response = client.post(url, data)
     assert response.status_code == 302, response.content.decode()[:2000]
