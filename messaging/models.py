@@ -449,6 +449,10 @@ class SenderPace(models.Model):
     open_reason = models.CharField(
         max_length=300, blank=True, default="", db_default="", help_text="why the circuit last opened"
     )
+    open_cause = models.CharField(
+        max_length=20, blank=True, default="", db_default="",
+        help_text="the cause (messaging.providers.base.causes) of the failures that last opened it",
+    )
 
 
 class AuditEntry(LogEntry):

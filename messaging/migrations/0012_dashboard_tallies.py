@@ -79,6 +79,11 @@ class Migration(migrations.Migration):
             name='open_reason',
             field=models.CharField(blank=True, db_default='', default='', help_text='why the circuit last opened', max_length=300),
         ),
+        migrations.AddField(
+            model_name='senderpace',
+            name='open_cause',
+            field=models.CharField(blank=True, db_default='', default='', help_text='the cause (messaging.providers.base.causes) of the failures that last opened it', max_length=20),
+        ),
         migrations.CreateModel(
             name='CallbackTally',
             fields=[

@@ -28,8 +28,9 @@ from ..providers.base import (
     ProviderError,
     SendResult,
     TransientError,
+    causes,
 )
-from .circuit import circuit_open_until, circuit_record
+from .circuit import circuit_open_cause, circuit_open_until, circuit_record
 from .claiming import message_release, messages_claim, send_lease_seconds
 from .outbound import (
     bodies_save,
@@ -76,12 +77,13 @@ def _send(message_ids: list[int]) -> dict[int, str]:
             words.update(sender_messages_send(sender=sender, message_ids=sorted(ids)))
             continue
         waiting = list(Message.objects.filter(pk__in=ids, sender_id=sender_id, status__in=(S.QUEUED, S.ERRORED)))
+        open_cause = circuit_open_cause(sender_id) or causes.UNREACHABLE
         backups = backups_for(waiting, circuit_closed=True)
         moved: dict[int, list[int]] = {}
         for message in waiting:
             backup = backups.get(message.pk)
             if backup and message_fail_over(message, backup, "the provider is failing", from_status=S.QUEUED,
-                                            code="circuit_open"):
+                                            cause=open_cause, code="circuit_open"):
                 moved.setdefault(backup.pk, []).append(message.pk)
             else:
                 Message.objects.filter(pk=message.pk, status__in=(S.QUEUED, S.ERRORED)).update(

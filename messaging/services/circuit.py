@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..models import SenderPace
+from ..providers.base import causes
 
 logger = logging.getLogger("messaging")
 
@@ -33,12 +34,18 @@ def circuit_record(sender_id: int, *, ok: bool, reason: str = "") -> None:
         SenderPace.objects.get_or_create(sender_id=sender_id)
         SenderPace.objects.filter(sender_id=sender_id).update(consecutive_failures=F("consecutive_failures") + 1)
         _open(SenderPace.objects.filter(sender_id=sender_id, consecutive_failures__gte=settings.CIRCUIT_FAILURES),
-              f"{settings.CIRCUIT_FAILURES} provider failures in a row; the last: {reason or 'no answer'}")
+              f"{settings.CIRCUIT_FAILURES} provider failures in a row; the last: {reason or 'no answer'}",
+              causes.UNREACHABLE)
 
 
-def _open(paces, reason: str) -> None:
+def _open(paces, reason: str, cause: str) -> None:
     paces.update(open_until=timezone.now() + timedelta(seconds=settings.CIRCUIT_OPEN_SECONDS), consecutive_failures=0,
-                 open_reason=reason[:300])
+                 open_reason=reason[:300], open_cause=cause)
+
+
+def circuit_open_cause(sender_id: int) -> str:
+    """The cause of the failures that last opened the sender's circuit ("" when it never opened)."""
+    return SenderPace.objects.filter(sender_id=sender_id).values_list("open_cause", flat=True).first() or ""
 
 
 def circuit_open_now(sender_id: int, *, reason: str = "") -> None:
@@ -46,5 +53,5 @@ def circuit_open_now(sender_id: int, *, reason: str = "") -> None:
     through this sender would fail the same way."""
     with transaction.atomic():
         SenderPace.objects.get_or_create(sender_id=sender_id)
-        _open(SenderPace.objects.filter(sender_id=sender_id), reason or "account or configuration error")
+        _open(SenderPace.objects.filter(sender_id=sender_id), reason or "account or configuration error", causes.ACCOUNT)
     logger.warning("circuit of sender %s opened at once: %s", sender_id, reason or "account or configuration error")

@@ -15,7 +15,7 @@ from .. import pacing
 from ..models import Dispatch, Message, MessageEvent, Sender
 from ..providers.base import AmbiguousError, PermanentError, ProviderError, SendResult, TransientError, causes
 from .causes import cause_of, failure_act
-from .circuit import circuit_open_until, circuit_record
+from .circuit import circuit_open_now, circuit_open_until, circuit_record
 from .counters import counters_move
 from .events import events_apply_pending
 from .history import event_new, event_record, events_store
@@ -174,6 +174,9 @@ def send_error(message: Message, exc: ProviderError, *, provider_up: bool = Fals
         backup = backups_for([message]).get(message.pk)
         code = exc.code or (str(exc.http_status) if exc.http_status else "")
         cause = cause_of(message.sender.provider, exc.code, http_status=exc.http_status)
+        if backup and cause == causes.ACCOUNT:  # the main sender would refuse the next messages too
+            circuit_open_now(message.sender_id, reason=f"{causes.cause_info(cause).label} ({message.sender.provider} "
+                                                       f"code {code})")
         if backup and message_fail_over(message, backup, str(exc), from_status=S.SENDING, cause=cause, code=code):
             return "failover"
     return send_failed(message=message, error=exc)
