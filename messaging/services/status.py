@@ -46,16 +46,21 @@ def message_move(
 
 
 def messages_move(queryset, to_status: str, *, from_statuses: tuple[str, ...], fields: dict | None = None) -> int:
-    """``message_move`` for a set of messages; counters per campaign in the same transaction. Only for moves
-    that count no outcome (``tallies``): giving back to the queue, canceling."""
-    assert not moved_events(from_statuses[0], to_status), "an outcome is recorded one message at a time"
+    """``message_move`` for a set of messages; counters per campaign (and the dashboards' figures per campaign
+    and sender, for a move that is an outcome) in the same transaction."""
     total = 0
     updates = dict(fields or {})
     updates.update(status=to_status, updated_at=timezone.now())
     with transaction.atomic():
         for old in from_statuses:
-            for campaign_id in queryset.filter(status=old).order_by().values_list("campaign_id", flat=True).distinct():
-                n = queryset.filter(status=old, campaign_id=campaign_id).update(**updates)
-                counters_add(campaign_id=campaign_id, deltas={old: -n, to_status: n})
+            counted = bool(moved_events(old, to_status))
+            keys = ("campaign_id", "sender_id") if counted else ("campaign_id",)
+            for key in queryset.filter(status=old).order_by().values(*keys).distinct():
+                n = queryset.filter(status=old, **key).update(**updates)
+                counters_add(campaign_id=key["campaign_id"], deltas={old: -n, to_status: n})
+                if counted:
+                    outcomes_tally(campaign_id=key["campaign_id"], sender_id=updates.get("sender_id", key["sender_id"]),
+                                   old=old, new=to_status, n=n, cause=updates.get("error_cause", ""),
+                                   code=updates.get("error_code", ""))
                 total += n
     return total
