@@ -9,8 +9,9 @@ Not a test: it prints figures. It runs on a throwaway database made with Django'
 Stored: one long campaign that holds almost every message (sent over days, about 1 in 20 failed with a spread
 of provider codes, some moved to a backup sender, some resent), a 10,000-recipient campaign beside it, the
 per-minute and per-sender figures such a campaign leaves (``CampaignMinute``, ``CampaignTally``), a week of
-per-hour figures for five senders (``SenderHour``) and their callbacks (``CallbackTally``). The messages are
-written with one INSERT ... SELECT per chunk, then the tables are analyzed, as a live database's are.
+per-hour figures for five senders (``SenderHour``) and their callbacks (``CallbackTally``), written over all
+shards and then folded as the sweep folds past buckets. The messages are written with one INSERT ... SELECT per
+chunk, then the tables are analyzed, as a live database's are.
 
 Timed, each ``--requests`` times through the whole Django stack (a logged-in superuser, DEBUG off): the big
 campaign's page and its live figures (the JSON its page polls), the small campaign's page, the recipients
@@ -71,10 +72,10 @@ def messages_insert(campaign_id: int, sender_ids: list[int], first: int, last: i
     for status, share, cause, code in MIX:
         bound += int(share * 1000)
         cases.append((bound, status, cause, code))
-    status = "CASE " + " ".join(f"WHEN x % 1000 < {b} THEN '{s}'" for b, s, _c, _k in cases) + " ELSE 'delivered' END"
-    cause = "CASE " + " ".join(f"WHEN x % 1000 < {b} THEN '{c}'" for b, _s, c, _k in cases) + " ELSE '' END"
-    code = "CASE " + " ".join(f"WHEN x % 1000 < {b} THEN '{k}'" for b, _s, _c, k in cases) + " ELSE '' END"
-    senders = "CASE " + " ".join(f"WHEN x % {len(sender_ids)} = {i} THEN {pk}" for i, pk in enumerate(sender_ids)) \
+    status = "CASE " + " ".join(f"WHEN x %% 1000 < {b} THEN '{s}'" for b, s, _c, _k in cases) + " ELSE 'delivered' END"
+    cause = "CASE " + " ".join(f"WHEN x %% 1000 < {b} THEN '{c}'" for b, _s, c, _k in cases) + " ELSE '' END"
+    code = "CASE " + " ".join(f"WHEN x %% 1000 < {b} THEN '{k}'" for b, _s, _c, k in cases) + " ELSE '' END"
+    senders = "CASE " + " ".join(f"WHEN x %% {len(sender_ids)} = {i} THEN {pk}" for i, pk in enumerate(sender_ids)) \
         + f" ELSE {sender_ids[0]} END"
     to = "'+1' || CAST(2000000000 + x AS TEXT)" if connection.vendor == "postgresql" else "'+1' || (2000000000 + x)"
     for start in range(first, last + 1, chunk):
@@ -192,6 +193,7 @@ def main() -> None:
 
     from campaigns.models import Campaign
     from messaging.models import Sender
+    from messaging.services.tallies import tallies_fold
 
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
@@ -231,10 +233,12 @@ def main() -> None:
             messages_insert(big.pk, [s.pk for s in senders[:2]], first, last)
             figures_insert(big, senders[:2], last - 10_000)
             Campaign.objects.filter(pk=big.pk).update(recipient_count=last - 10_000)
+            folded = tallies_fold()  # as the sweep does, once a bucket's minute or hour is over
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
             stored = last
-            print(f"{size:,} messages stored ({time.perf_counter() - started:.0f} s to write)")
+            print(f"{size:,} messages stored ({time.perf_counter() - started:.0f} s to write; {folded:,} figure rows "
+                  "folded)")
             for label, url in pages.items():
                 p50, p95 = timings(client, url, args.requests)
                 results[(label, size)] = (p50, p95)

@@ -4,7 +4,8 @@
 - ``unconfirmed`` messages, ``sending`` messages whose worker died, and ``sent`` messages that never got a
   delivery receipt are reconciled with the provider;
 - callbacks stored before their message was known are applied once it is;
-- callback nonces older than the replay window are forgotten.
+- callback nonces older than the replay window are forgotten;
+- the dashboards' figures of past minutes and hours are folded into one row each (``tallies.tallies_fold``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..models import Message, MessageEvent
 from .callbacks import callback_nonces_prune
 from .dispatch import messages_enqueue_due
 from .events import events_apply_pending
+from .tallies import tallies_fold
 
 S = Message.Status
 
@@ -60,4 +62,5 @@ def messages_sweep() -> dict:
             events_apply_pending(sender_id=sender_id, provider_message_id=provider_message_id)
             applied += 1
     return {"requeued": requeued, "reconcile": len(doubtful), "no_receipt": len(no_receipt),
-            "pending_applied": applied, "nonces_forgotten": callback_nonces_prune(now=now)}
+            "pending_applied": applied, "nonces_forgotten": callback_nonces_prune(now=now),
+            "figures_folded": tallies_fold(now=now)}

@@ -9,7 +9,7 @@ transactions rarely wait on the same row, and every call locks its rows in one o
 from __future__ import annotations
 
 import random
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection
 from django.utils import timezone
@@ -40,7 +40,7 @@ def _upsert(model, keys: dict, n: int, shard: int, *, last_at: datetime | None =
     update = f"count = {table}.count + excluded.count"
     if last_at is not None:
         columns.append("last_at")
-        values.append(connection.ops.adapt_datetimefield_value(last_at))
+        values.append(connection.ops.adapt_datetimefield_value(last_at) if isinstance(last_at, datetime) else last_at)
         update += f", last_at = CASE WHEN excluded.last_at > {table}.last_at THEN excluded.last_at " \
                   f"ELSE {table}.last_at END"
     conflict = ", ".join([*keys, "shard"])
@@ -108,3 +108,56 @@ def callback_tally(*, sender_id: int, accepted: bool, reason: str = "", at: date
     at = at or timezone.now()
     _upsert(CallbackTally, {"sender_id": sender_id, "hour": _stamp(at, "hour"), "accepted": accepted,
                             "reason": reason[:120]}, 1, random.randrange(SHARDS), last_at=at)
+
+
+# ---- folding shards --------------------------------------------------------------------------------------
+
+# The time-bucketed figures, their bucket column and the columns that name one figure.
+FOLDED = (
+    (CampaignMinute, "minute", ("campaign_id", "minute", "status")),
+    (SenderHour, "hour", ("sender_id", "hour", "status")),
+    (CallbackTally, "hour", ("sender_id", "hour", "accepted", "reason")),
+)
+FOLD_AFTER_SECONDS = 120  # buckets this far in the past are no longer written to (but late rows are folded too)
+FOLD_BATCH = 5000
+
+
+def tallies_fold(*, now: datetime | None = None, batch: int = FOLD_BATCH) -> int:
+    """Fold the shards of past buckets into shard 0: rows spread over shards so that concurrent writers do not
+    wait on each other are summed once their minute (or hour) is over, so a timeline or a week of volume reads
+    one row per bucket and status. Each batch deletes rows by id and returns what they held, then adds it to
+    shard 0 in the same transaction: a row written meanwhile is never lost, only folded on the next call.
+    Returns how many rows were folded."""
+    from django.db import transaction
+
+    cutoff = (now or timezone.now()) - timedelta(seconds=FOLD_AFTER_SECONDS)
+    folded = 0
+    for model, bucket, keys in FOLDED:
+        table = model._meta.db_table
+        unit = "minute" if bucket == "minute" else "hour"
+        # An hour is over only once the cutoff is past its end.
+        before = _stamp(cutoff, unit)
+        extra = ", last_at" if model is CallbackTally else ""
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    f"""DELETE FROM {table} WHERE id IN (
+                            SELECT id FROM {table} WHERE shard > 0 AND {bucket} < %s LIMIT %s)
+                        RETURNING {", ".join(keys)}, count{extra}""",
+                    [before, batch],
+                )
+                rows = cursor.fetchall()
+                sums: dict[tuple, list] = {}
+                for row in rows:
+                    key, count = row[:len(keys)], row[len(keys)]
+                    entry = sums.setdefault(key, [0, None])
+                    entry[0] += count
+                    if extra and (entry[1] is None or row[-1] > entry[1]):
+                        entry[1] = row[-1]
+                for key, (count, last_at) in sorted(sums.items(), key=lambda item: str(item[0])):
+                    _upsert(model, dict(zip(keys, key, strict=True)), count, 0,
+                            last_at=last_at if extra else None)
+            folded += len(rows)
+            if len(rows) < batch:
+                break
+    return folded

@@ -211,3 +211,34 @@ def test_a_pause_or_cancel_ends_sending_at_once_for_messages_waiting_for_their_p
     waiting = S.QUEUED if stop == "pause" else S.CANCELED
     assert Message.objects.filter(campaign=campaign, status=waiting).count() == 4 - sandbox.ledger()["accepted"]
     assert campaign_counts(campaign_id=campaign.pk) == campaign_counts_exact(campaign_id=campaign.pk)
+
+
+def test_past_buckets_fold_into_one_row_each_and_keep_their_sums(make_sender, make_audience, make_campaign):
+    """Writers spread a bucket over shards; once its minute or hour is over, the sweep folds them into one row
+    per figure. The sums (and a callback's last time) stay what they were; the current bucket is left alone."""
+    from django.utils import timezone
+
+    from messaging.services.tallies import callback_tally, tallies_fold
+
+    sender = make_sender("plivo")
+    campaign = make_campaign(sender, [make_audience(1)])
+    now = timezone.now().replace(minute=30, second=0, microsecond=0)  # old and old + 5 minutes: the same hour
+    old = now - timedelta(hours=3)
+    for _ in range(40):  # random shards
+        outcomes_tally(campaign_id=campaign.pk, sender_id=sender.pk, old=S.SENDING, new=S.SENT, at=old)
+        outcomes_tally(campaign_id=campaign.pk, sender_id=sender.pk, old=S.SENT, new=S.DELIVERED, at=now)
+        callback_tally(sender_id=sender.pk, accepted=False, reason="403 signature refused", at=old)
+    callback_tally(sender_id=sender.pk, accepted=False, reason="403 signature refused", at=old + timedelta(minutes=5))
+    assert CampaignMinute.objects.filter(campaign=campaign, status="sent").count() > 1
+
+    assert tallies_fold(now=now) > 0
+    sent = CampaignMinute.objects.filter(campaign=campaign, status="sent")
+    assert [(row.shard, row.count) for row in sent] == [(0, 40)]
+    assert total(CampaignMinute, campaign=campaign, status="delivered") == 40  # this minute: not folded yet
+    assert total(SenderHour, sender=sender, status="sent") == 40
+    assert SenderHour.objects.filter(sender=sender, status="sent").count() == 1
+    (refused,) = CallbackTally.objects.filter(sender=sender)
+    assert (refused.shard, refused.count) == (0, 41)
+    assert refused.last_at == (old + timedelta(minutes=5))
+    assert sum(p["sent"] for p in campaign_timeline(campaign_id=campaign.pk)["points"]) == 40
+    assert tallies_fold(now=now) == 0  # nothing left to fold
