@@ -11,7 +11,7 @@ from django.utils import timezone
 from messaging import selectors as messaging
 
 from .models import Campaign
-from .selectors import list_counts
+from .selectors import campaign_recipient_figures, list_counts
 
 IN_FLIGHT_MAX = 20  # campaigns in flight shown on the home (the campaigns list has them all)
 SCHEDULED_MAX = 10
@@ -20,22 +20,27 @@ IN_FLIGHT = (Campaign.Status.SENDING, Campaign.Status.PAUSED)
 
 
 def campaigns_in_flight(*, now: datetime | None = None) -> list[dict]:
-    """Campaigns sending or paused, the longest running first: each with the campaign, its progress (messages
-    final out of all, and the percentage, from its counters), and ``per_minute``: messages its providers
-    accepted per minute over the last few minutes (``messaging.PACE_MINUTES``; None while paused)."""
+    """Campaigns sending or paused, the longest running first: each with the campaign, its progress as its page
+    shows it (recipients with a final status out of all, and the percentage: ``campaign_recipient_figures``),
+    and ``per_minute``: messages its providers accepted per minute over the last few minutes
+    (``messaging.PACE_MINUTES``; None while paused). Three queries, however many campaigns."""
     campaigns = list(Campaign.objects.filter(status__in=IN_FLIGHT).select_related("sender")
                      .order_by("launched_at", "pk")[:IN_FLIGHT_MAX])
-    pace = messaging.campaigns_accepted_per_minute(campaign_ids=[c.pk for c in campaigns], now=now)
+    ids = [c.pk for c in campaigns]
+    pace = messaging.campaigns_accepted_per_minute(campaign_ids=ids, now=now)
+    counts = messaging.campaigns_counts(campaign_ids=ids)
+    superseded = messaging.campaigns_superseded(campaign_ids=ids)
     out = []
     for campaign in campaigns:
-        delivery = messaging.campaign_delivery(campaign_id=campaign.pk)
+        recipients = campaign_recipient_figures(campaign=campaign, counts=counts[campaign.pk],
+                                                superseded=superseded[campaign.pk])
         out.append({
             "campaign": campaign,
             "paused": campaign.status == Campaign.Status.PAUSED,
             "paused_automatically": campaign.status == Campaign.Status.PAUSED and bool(campaign.paused_reason),
-            "total": delivery["total"],
-            "final": delivery["final"],
-            "done_percent": delivery["done_percent"],
+            "total": recipients["total"],
+            "final": recipients["final"],
+            "done_percent": recipients["done_percent"],
             "per_minute": None if campaign.status == Campaign.Status.PAUSED else pace[campaign.pk],
         })
     return out

@@ -57,13 +57,16 @@ def campaign_summary(*, campaign: Campaign) -> dict:
             **delivery}
 
 
-def campaign_recipient_figures(*, campaign: Campaign, counts: dict[str, int]) -> dict:
+def campaign_recipient_figures(*, campaign: Campaign, counts: dict[str, int],
+                               superseded: dict[str, int] | None = None) -> dict:
     """The campaign's recipients per status, told apart from its messages: a resend is a second message to the
     same recipient, so each status counts its messages (``counts``) less those a resend replaced. ``total`` is
     the recipients the campaign was launched to; ``done_percent`` the share with a final status;
     ``delivery_rate`` the share delivered of the recipients with an outcome (delivered, undelivered or
-    failed), None before the first outcome."""
-    superseded = messaging.campaign_superseded(campaign_id=campaign.pk)
+    failed), None before the first outcome. ``superseded``: the campaign's replaced messages by status, when the
+    caller read them already (several campaigns at once)."""
+    if superseded is None:
+        superseded = messaging.campaign_superseded(campaign_id=campaign.pk)
     by_status = {status: max(0, n - superseded.get(status, 0)) for status, n in counts.items()}
     total = campaign.recipient_count or sum(by_status.values())
     final = sum(by_status.get(status, 0) for status in FINAL_STATUSES)
@@ -106,11 +109,6 @@ def campaign_dashboard(*, campaign: Campaign) -> dict:
 def _cause_dict(cause) -> dict:
     """A cause (``messaging.providers.base.cause_info``) as plain data for the page and its JSON."""
     return {"code": cause.code, "label": cause.label, "explanation": cause.explanation, "advice": cause.advice}
-
-
-def campaign_failures(*, campaign: Campaign) -> list[dict]:
-    """Why the campaign's messages failed, by cause (for its page)."""
-    return messaging.campaign_failure_causes(campaign_id=campaign.pk)
 
 
 # ---- the campaign's results, one row per message ----------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db.models import Count, Max, Min, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -83,6 +83,16 @@ def campaign_counts(*, campaign_id: int) -> dict[str, int]:
     """Messages per status for one campaign, from the counters (constant time at any size)."""
     return _by_status(CampaignCounter.objects.filter(campaign_id=campaign_id).values("status")
                       .annotate(n=Sum("count")).order_by())
+
+
+def campaigns_counts(*, campaign_ids) -> dict[int, dict[str, int]]:
+    """``campaign_counts`` of several campaigns, in one query over their counters."""
+    ids = [int(pk) for pk in campaign_ids]
+    rows: dict[int, list] = {pk: [] for pk in ids}
+    for row in (CampaignCounter.objects.filter(campaign_id__in=ids).values("campaign_id", "status")
+                .annotate(n=Sum("count")).order_by()):
+        rows[row["campaign_id"]].append(row)
+    return {pk: _by_status(found) for pk, found in rows.items()}
 
 
 def campaign_counts_exact(*, campaign_id: int) -> dict[str, int]:
@@ -235,9 +245,17 @@ def campaign_failovers(*, campaign_id: int) -> list[dict]:
 
 def campaign_superseded(*, campaign_id: int) -> dict[str, int]:
     """Messages a resend replaced with a new one to the same recipient, by the status they ended in."""
-    counts: dict[str, int] = {}
-    for row in _tally_rows(campaign_id, ("superseded",)):
-        counts[row["cause"]] = counts.get(row["cause"], 0) + row["n"]
+    return campaigns_superseded(campaign_ids=[campaign_id])[campaign_id]
+
+
+def campaigns_superseded(*, campaign_ids) -> dict[int, dict[str, int]]:
+    """``campaign_superseded`` of several campaigns, in one query over their tallies."""
+    ids = [int(pk) for pk in campaign_ids]
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in ids}
+    for row in (CampaignTally.objects.filter(campaign_id__in=ids, event="superseded").values("campaign_id", "cause")
+                .annotate(n=Sum("count")).order_by()):
+        found = counts[row["campaign_id"]]
+        found[row["cause"]] = found.get(row["cause"], 0) + row["n"]
     return counts
 
 
@@ -408,8 +426,12 @@ def sender_health(sender: Sender, *, now: datetime | None = None) -> SenderHealt
             .values("open_until", "open_reason", "consecutive_failures").first()) or {}
     open_until = pace.get("open_until")
     tallies = CallbackTally.objects.filter(sender_id=sender.pk)
-    last = {row["accepted"]: row["last"] for row in
-            tallies.values("accepted").annotate(last=Max("last_at")).order_by()}
+    # The last callback of each kind is in the newest hour that has one: read that hour only, not the history.
+    last = {}
+    for accepted in (True, False):
+        kind = tallies.filter(accepted=accepted)
+        newest = kind.order_by("-hour").values("hour")[:1]
+        last[accepted] = kind.filter(hour=Subquery(newest)).aggregate(last=Max("last_at"))["last"]
     accepted = refused = 0
     refusals = []
     for row in (tallies.filter(hour__gte=since).values("accepted", "reason")
@@ -541,8 +563,6 @@ FAILURE_EVENTS = (S.FAILED, S.UNDELIVERED)
 
 def _hour_start(at):
     """The UTC hour ``at`` falls in (the tallies count per UTC hour)."""
-    from datetime import UTC
-
     return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
@@ -658,6 +678,7 @@ def senders_attention(*, now=None) -> list[dict]:
             pace.open_reason or "The provider failed several times in a row.", until=pace.open_until)
     unprotected = set(senders_callbacks_unprotected().values_list("pk", flat=True))
     refused = _callbacks_refused(list(senders), now - timedelta(hours=CALLBACKS_REFUSED_HOURS))
+    factors = pacing.rate_factors(pk for pk, s in senders.items() if s.is_active)
     for sender in senders.values():
         if sender.is_active:
             problem = sender_problem(sender=sender)
@@ -673,7 +694,7 @@ def senders_attention(*, now=None) -> list[dict]:
                 f"{CALLBACKS_REFUSED_HOURS} hours",
                 f"Most often: {entry['reason']} ({entry['reason_count']}).", last_at=entry["last_at"])
         if sender.is_active:
-            factor = pacing.rate_factor(sender.pk)
+            factor = factors[sender.pk]
             if factor < 1:
                 add(sender.pk, "pace_reduced", f"Sending slower: {round(100 * factor)}% of its pace",
                     f"The provider answered \u201ctoo many requests\u201d, so it sends {sender.mps * factor:.3g} "

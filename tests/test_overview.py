@@ -104,10 +104,32 @@ def test_a_sending_campaign_shows_its_progress_from_its_counters(client, admin_u
     row = re.search(rf'<tr data-campaign="{campaign.pk}">.*?</tr>', panel, re.S).group(0)
     assert reverse("admin:campaigns_campaign_change", args=[campaign.pk]) in row
     assert "Spring sale" in row and "from Main line" in row and "Sending" in row
-    assert "50.0% done: 2 of 4 messages" in row  # delivered and failed are final; one sent, one queued are not
+    assert "50.0% done: 2 of 4 recipients" in row  # delivered and failed are final; one sent, one queued are not
     assert 'value="50.0"' in row
     per_minute = re.search(r'<td class="overview-number">([\d.]+)</td>', row).group(1)
     assert 0 < float(per_minute) <= 3 / overview.messaging.PACE_MINUTES  # 3 accepted within the last minutes
+
+
+def test_a_resent_campaign_shows_its_progress_in_recipients_as_its_page_does(client, admin_user, make_sender,
+                                                                              make_audience, make_campaign, engine,
+                                                                              sandbox):
+    from campaigns.services import campaign_resend_failed
+
+    sandbox.config(callback_retries=0)
+    campaign = make_campaign(make_sender("plivo"), [make_audience(2)], name="Resent")
+    campaign_launch(campaign=campaign, check_media=False)
+    first, second = Message.objects.filter(campaign=campaign).order_by("id")
+    for message in (first, second):
+        assert message_send(message_id=message.pk) == "sent"
+    report(first, "delivered")
+    report(second, "failed", "1000")
+    assert campaign_resend_failed(campaign=Campaign.objects.get(pk=campaign.pk)) == 1  # a third message
+
+    (entry,) = overview.campaigns_in_flight()
+    assert (entry["total"], entry["final"], entry["done_percent"]) == (2, 1, 50.0)
+    row = re.search(rf'<tr data-campaign="{campaign.pk}">.*?</tr>', section(home(client, admin_user), "in-flight"),
+                    re.S).group(0)
+    assert "50.0% done: 1 of 2 recipients" in row
 
 
 def test_the_pace_is_the_messages_accepted_per_minute_over_the_last_minutes(make_sender, make_audience,

@@ -39,10 +39,6 @@ UNPROTECTED = (
 
 # Credential words written as staff read them in the providers' consoles ("auth_id" is "Auth ID").
 _LABEL_WORDS = {"id": "ID", "api": "API", "sid": "SID", "url": "URL"}
-# Keys a provider uses only to prove its callbacks, not needed while the callback password proves them instead
-# (Sendblue with callback_verification url_token: a callback without the sb-signing-secret header must carry the
-# callback password; see docs/providers.md, Sendblue).
-OPTIONAL_WITH_CALLBACK_PASSWORD = {"sendblue": ("signing_secret",)}
 
 
 def credential_label(key: str) -> str:
@@ -56,12 +52,10 @@ def credential_field(provider: str, key: str) -> str:
     return f"credential_{provider}_{key}"
 
 
-def credentials_optional(provider: str, options: dict | None) -> set[str]:
-    """The credential keys a sender of this provider with these options may leave out."""
+def credentials_optional(provider: str, options: dict | None) -> frozenset[str]:
+    """The credential keys a sender of this provider with these options may leave out (``Provider.credentials_optional``)."""
     cls = PROVIDERS.get(provider)
-    if cls is None or not cls.callback_password_needed(options or {}):
-        return set()
-    return set(OPTIONAL_WITH_CALLBACK_PASSWORD.get(provider, ()))
+    return cls.credentials_optional(options or {}) if cls is not None else frozenset()
 
 
 class SecretInput(forms.PasswordInput):

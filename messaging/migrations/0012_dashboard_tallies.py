@@ -1,9 +1,10 @@
 import django.db.models.deletion
 from django.db import migrations, models
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import TruncHour, TruncMinute
 
-SENT = ("sent", "delivered", "undelivered")
+# A message the provider accepted has its send time, whatever it became (a failure reported later included).
+SENT = ("sent", "delivered", "undelivered", "failed")
 
 
 def tallies_fill(apps, schema_editor):
@@ -37,11 +38,13 @@ def tallies_fill(apps, schema_editor):
                 campaign_id=row["campaign_id"], sender_id=row["sender_id"], event=status,
                 cause=(row.get("error_cause") or "unknown") if failure else "",
                 code=(row.get("error_code") or "")[:40] if failure else "", count=row["n"]))
-    replaced = outbound.filter(campaign__isnull=False, status__in=("failed", "undelivered"))
-    for row in replaced.order_by().values("campaign_id", "to", "round", "status", "sender_id"):
-        if outbound.filter(campaign_id=row["campaign_id"], to=row["to"], round__gt=row["round"]).exists():
-            tallies.append(CampaignTally(campaign_id=row["campaign_id"], sender_id=row["sender_id"],
-                                         event="superseded", cause=row["status"], count=1))
+    # A failed message is replaced when a resend gave its recipient a later round: one grouped query.
+    later = outbound.filter(campaign_id=OuterRef("campaign_id"), to=OuterRef("to"), round__gt=OuterRef("round"))
+    replaced = (outbound.filter(campaign__isnull=False, status__in=("failed", "undelivered")).filter(Exists(later))
+                .order_by().values("campaign_id", "sender_id", "status").annotate(n=Count("id")))
+    for row in replaced:
+        tallies.append(CampaignTally(campaign_id=row["campaign_id"], sender_id=row["sender_id"], event="superseded",
+                                     cause=row["status"], count=row["n"]))
     replies = Message.objects.filter(direction="inbound", reply_campaign__isnull=False).order_by()
     for row in replies.values("reply_campaign_id", "sender_id").annotate(
             n=Count("id"), numbers=Count("to", distinct=True), helps=Count("id", filter=Q(keyword="help"))):

@@ -64,6 +64,9 @@ class PaceStore(Protocol):
     def factor(self, sender_id: int) -> float:
         """The stored rate factor (1.0 when none is stored)."""
 
+    def factors(self, sender_ids: list[int]) -> dict[int, float]:
+        """``factor`` of several senders at once."""
+
     def factor_swap(self, sender_id: int, expected: float, new: float) -> bool:
         """Set the rate factor to ``new`` if it is still ``expected``. False (and nothing changed) when another
         worker changed it in between."""
@@ -124,6 +127,11 @@ def push_back(sender_id: int, seconds: float) -> None:
 def rate_factor(sender_id: int) -> float:
     """The share of the configured pace in use now (1.0 unless the provider pushed back lately)."""
     return store().factor(sender_id)
+
+
+def rate_factors(sender_ids) -> dict[int, float]:
+    """``rate_factor`` of several senders, in one read."""
+    return store().factors([int(pk) for pk in sender_ids])
 
 
 def effective_mps(sender_id: int, mps: float) -> float:

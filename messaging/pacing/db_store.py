@@ -53,6 +53,10 @@ class DatabaseStore:
         value = _pace_model().objects.filter(sender_id=sender_id).values_list("rate_factor", flat=True).first()
         return value if value is not None else 1.0
 
+    def factors(self, sender_ids: list[int]) -> dict[int, float]:
+        found = dict(_pace_model().objects.filter(sender_id__in=sender_ids).values_list("sender_id", "rate_factor"))
+        return {pk: found.get(pk, 1.0) for pk in sender_ids}
+
     def factor_swap(self, sender_id: int, expected: float, new: float) -> bool:
         model = _pace_model()
         with transaction.atomic(), connection.cursor() as cursor:

@@ -84,5 +84,11 @@ class RedisStore:
         value = self.client.get(self._factor_key(sender_id))
         return float(value) if value is not None else 1.0
 
+    def factors(self, sender_ids: list[int]) -> dict[int, float]:
+        if not sender_ids:
+            return {}
+        values = self.client.mget([self._factor_key(pk) for pk in sender_ids])
+        return {pk: float(value) if value is not None else 1.0 for pk, value in zip(sender_ids, values, strict=True)}
+
     def factor_swap(self, sender_id: int, expected: float, new: float) -> bool:
         return bool(self._factor_swap(keys=[self._factor_key(sender_id)], args=[repr(expected), repr(new)]))

@@ -244,6 +244,11 @@ class SendblueProvider(Provider):
     def callback_password_needed(cls, options: dict) -> bool:
         return (options or {}).get("callback_verification") == URL_CREDENTIALS
 
+    @classmethod
+    def credentials_optional(cls, options: dict) -> frozenset[str]:
+        # With url_token verification, a callback without sb-signing-secret is proven by the callback password.
+        return frozenset({"signing_secret"}) if cls.callback_password_needed(options) else frozenset()
+
     def _url_credentials(self) -> tuple[str, str] | None:
         """The Basic credentials status callbacks carry in their URL, for a sender that asked for them."""
         if not self.callback_password_needed(self.sender.options):

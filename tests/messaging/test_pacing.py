@@ -164,6 +164,8 @@ def test_a_rate_factor_change_from_a_stale_reading_is_refused(make_sender, pace_
     assert pace_store.factor_swap(sender.pk, 1.0, 0.5)
     assert not pace_store.factor_swap(sender.pk, 1.0, 0.25)  # read before the change above: nothing written
     assert pace_store.factor(sender.pk) == 0.5
+    other = make_sender("plivo", mps=10.0)  # nothing stored: at its configured pace
+    assert pace_store.factors([sender.pk, other.pk]) == {sender.pk: 0.5, other.pk: 1.0}
     assert pace_store.factor_swap(sender.pk, 0.5, 1.0)
     assert pacing.rate_factor(sender.pk) == 1.0
 

@@ -135,6 +135,12 @@ class Provider(PagedFind, MediaChecks):
         return cls.callback_basic_auth
 
     @classmethod
+    def credentials_optional(cls, options: dict) -> frozenset[str]:
+        """The credential keys a sender of this provider with these options may leave out (the rest are needed
+        to send or to prove its callbacks)."""
+        return frozenset()
+
+    @classmethod
     def default_mps_for(cls, address: str) -> float:
         """The documented messages-per-second for a new sender with this address."""
         return cls.mps_by_sender_type.get(sender_type(address), cls.default_mps)
