@@ -114,6 +114,17 @@ def _cause_dict(cause) -> dict:
 # ---- the campaign's results, one row per message ----------------------------------------------------------
 
 RESULTS_PAGE = 50
+_ID_MAX = 2**63 - 1  # the largest id a database column holds
+
+
+def query_id(value) -> int | None:
+    """An id read from a query string: ASCII digits within what an id column holds; None for anything else
+    (a number too large for the database, "²" or "١٢", which Python calls digits, would fail the query)."""
+    text = str(value or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 19):
+        return None
+    number = int(text)
+    return number if 0 < number <= _ID_MAX else None
 
 
 @dataclass(frozen=True)
@@ -131,10 +142,11 @@ class ResultFilters:
 
     @classmethod
     def from_query(cls, query) -> ResultFilters:
-        sender = (query.get("sender") or "").strip()
-        return cls(status=(query.get("status") or "").strip()[:12], cause=(query.get("cause") or "").strip()[:20],
-                   sender=int(sender) if sender.isdigit() else None,
-                   provider=(query.get("provider") or "").strip()[:20], q=(query.get("q") or "").strip()[:100])
+        def text(name: str, limit: int) -> str:  # no NUL: no database column or query takes one
+            return (query.get(name) or "").replace("\x00", "").strip()[:limit]
+
+        return cls(status=text("status", 12), cause=text("cause", 20), sender=query_id(query.get("sender")),
+                   provider=text("provider", 20), q=text("q", 100))
 
     def params(self) -> dict[str, str]:
         """The filters set, as query-string parameters (for links that keep them)."""

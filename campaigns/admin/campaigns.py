@@ -110,11 +110,6 @@ class _MediaUrlCheck:
     warnings: tuple[str, ...] = ()
 
 
-def _keyset(value) -> int | None:
-    """A results page's keyset bound (a message id) from the query string; None when absent or not a number."""
-    return int(value) if value and value.isdigit() else None
-
-
 def _list_label(contact_list, counts) -> str:
     """A list in the audience picker, with who is on it."""
     if counts is None:
@@ -284,8 +279,8 @@ class CampaignAdmin(admin.ModelAdmin):
             dashboard = selectors.campaign_dashboard(campaign=campaign)
             filters = selectors.ResultFilters.from_query(request.GET)
             results = selectors.campaign_results_page(
-                campaign=campaign, filters=filters, after=_keyset(request.GET.get("after")),
-                before=_keyset(request.GET.get("before")), counts=dashboard["counts"])
+                campaign=campaign, filters=filters, after=selectors.query_id(request.GET.get("after")),
+                before=selectors.query_id(request.GET.get("before")), counts=dashboard["counts"])
             problems, warnings = [], []
             if campaign.status in self.EDITABLE:
                 # Media files are asked their size and type on the confirmation page, not on every view.
