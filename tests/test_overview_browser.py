@@ -97,7 +97,7 @@ def test_the_overview_and_the_main_lists_fit_a_laptop_screen(browser, live_serve
     assert page.get_by_text("View site").count() == 0
     assert reason in page.locator("#overview-paused").inner_text()
     row = page.locator(f'#overview-in-flight tr[data-campaign="{sending.pk}"]')
-    assert "Sending" in row.inner_text() and "50.0% done: 3 of 6 messages" in row.inner_text()
+    assert "Sending" in row.inner_text() and "50.0% done: 3 of 6 recipients" in row.inner_text()
     assert "Summer newsletter" in page.locator("#overview-scheduled").inner_text()
     attention = page.locator("#overview-attention").inner_text()
     assert "Sending stopped for now" in attention and "Delivery reports and replies refused" in attention
