@@ -22,12 +22,15 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # Development: DEBUG on (plain http, the development keys); production settings are described in README.md.
+# Other ports: make run PORT=8001 SANDBOX_PORT=8026 (the web server, the provider emulator). run_all creates
+# the demo data, its sender on the emulator's port, and restarts any of its processes that dies.
 run: export DEBUG ?= true
+run: PORT ?= 8000
+run: SANDBOX_PORT ?= 8025
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py demo_setup
-	$(PY) manage.py run_all
+	$(PY) manage.py run_all --port $(PORT) --sandbox-port $(SANDBOX_PORT)
 
 test: $(VENV)/.installed-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
