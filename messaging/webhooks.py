@@ -10,7 +10,9 @@
 5. accepts the nonce of a signature that covers only the URL once (403 when replayed), and hands the events to a
    service, both in one transaction.
 
-Nothing is stored before step 5. An unexpected error answers 500, never 200: the provider tries again."""
+Nothing is stored before step 5. While the database cannot be reached (down, restarting, failing over) the answer
+is 503 with Retry-After, and nothing is applied: the provider tries again and the report is applied then. Any other
+unexpected error answers 500, never 200: the provider tries again too."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
@@ -269,7 +271,24 @@ def _refusal_counted(provider: str, sender_uuid, exc: Refused) -> None:
     callback_tally(sender_id=sender_id, accepted=False, reason=reason)
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
 def _handled(request: HttpRequest, provider: str, sender_uuid, *, hinted: bool) -> HttpResponse:
+    try:
+        return _answered(request, provider, sender_uuid, hinted=hinted)
+    except (OperationalError, InterfaceError) as exc:
+        # The database is away: whatever this request began was rolled back with its transaction (or never
+        # reached the database). 503, so the provider sends the report again; Django closes the broken
+        # connection at the end of the request, and the next one opens a new one.
+        logger.warning("%s callback not handled (503): the database is unavailable (%s)", provider,
+                       str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__)
+        response = _plain("database unavailable, try again", 503)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
+
+
+def _answered(request: HttpRequest, provider: str, sender_uuid, *, hinted: bool) -> HttpResponse:
     try:
         result = _verified(request, provider, sender_uuid)
     except Refused as exc:

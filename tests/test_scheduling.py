@@ -44,3 +44,31 @@ def test_scheduled_campaign_starts_once_with_two_beats_and_restarts(
     assert Message.objects.filter(campaign=campaign, status="delivered").count() == 30
     ledger = sandbox.ledger()
     assert ledger["accepted"] == 30 and ledger["duplicates"] == 0
+
+
+def test_two_beats_running_through_the_due_times_launch_each_campaign_once(
+    workers, sandbox, make_sender, make_audience, make_campaign
+):
+    """Both beats are up when the campaigns come due (each sends its own tick every second): every campaign
+    starts once (one dispatch), and its recipients each get one message."""
+    from messaging.models import Dispatch
+
+    sandbox.config(delivered=1.0, undelivered=0.0, failed=0.0)
+    sender = make_sender("plivo", mps=200)
+    campaigns = []
+    for n in range(4):
+        campaign = make_campaign(sender, [make_audience(25, start=100 * n)], name=f"Scheduled {n}")
+        campaign_schedule(campaign=campaign, at=timezone.now() + timedelta(seconds=3 + n))
+        campaigns.append(campaign)
+    workers.start(beat=True)
+    workers.start(beat=True)
+    wait_until(lambda: all(Campaign.objects.get(pk=c.pk).status == "completed" for c in campaigns), timeout=90,
+               interval=0.5, message="every scheduled campaign to run and complete")
+    for campaign in campaigns:
+        campaign.refresh_from_db()
+        assert campaign.launched_at >= campaign.scheduled_at
+        assert Message.objects.filter(campaign=campaign).count() == 25
+        assert Dispatch.objects.filter(campaign_id=campaign.pk).count() == 1
+    ledger = sandbox.ledger(detail=True)
+    assert ledger["accepted"] == 100 and ledger["duplicates"] == 0
+    assert len({r["to"] for r in ledger["messages"]}) == 100

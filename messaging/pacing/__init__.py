@@ -8,11 +8,14 @@ slowing every worker at once. A worker that dies after reserving wastes its slot
 overshoot. Slots are wall-clock times, so the machines running workers keep their clocks in step (NTP), as
 any fleet does.
 
-The pace in use adapts to the provider: a batch that met a 429 halves the sender's rate factor (down to
-MIN_FACTOR of the configured pace), and every batch sent without one gives back RECOVERY_STEP of it, up to
-the configured pace (additive increase, multiplicative decrease). A sender configured faster than its
-provider allows so settles near the provider's real limit instead of bursting into 429s again and again.
-The factor lives beside the slots (Redis or the database), shared by every worker.
+The pace in use adapts to the provider, batch by batch (``pace_after_batch``): the sender's rate factor is
+scaled by the share of the batch's calls the provider took, then RECOVERY_STEP of the configured pace is given
+back, within MIN_FACTOR and the configured pace. A batch without a 429 so gains a step; one where half the calls
+or more met a 429 halves the pace (the most one batch takes away). A sender configured faster than its provider
+allows settles just above the provider's real limit (where the calls refused come back as the step given back)
+instead of bursting into 429s again and again, while the odd 429 of a provider that refuses a few calls
+whatever the pace costs nothing: 5% refused, then the step given back, leaves the pace where it was. The factor
+lives beside the slots (Redis or the database), shared by every worker.
 
 This module is the interface; the state lives in a store (``PaceStore``): ``redis_store.RedisStore`` or
 ``db_store.DatabaseStore``, each a handful of atomic primitives. The store follows the broker setting
@@ -41,7 +44,8 @@ RECOVERY_STEP = 0.05
 
 __all__ = [
     "MIN_FACTOR", "RECOVERY_STEP", "DatabaseStore", "PaceStore", "RedisStore", "effective_mps", "next_free",
-    "push_back", "rate_factor", "reserve", "reserve_within", "slow_down", "speed_up", "store", "wait_for_slot",
+    "pace_after_batch", "push_back", "rate_factor", "reserve", "reserve_within", "slow_down", "speed_up", "store",
+    "wait_for_slot",
 ]
 
 
@@ -155,6 +159,25 @@ def slow_down(sender_id: int) -> float:
     factor = _factor_change(sender_id, lambda factor: max(MIN_FACTOR, factor / 2))
     logger.warning("sender %s: the provider asked to slow down; pace lowered to %.0f%% of the configured one",
                    sender_id, factor * 100)
+    return factor
+
+
+def pace_after_batch(sender_id: int, *, calls: int, rate_limited: int) -> float:
+    """A batch made ``calls`` provider calls, of which ``rate_limited`` were answered 429: adapt the sender's
+    pace (see the module docstring). Returns the new factor."""
+    if calls <= 0:
+        return rate_factor(sender_id)
+    refused = min(1.0, rate_limited / calls)
+    if refused == 0:
+        return speed_up(sender_id)
+    if refused >= 0.5:
+        return slow_down(sender_id)
+    before = rate_factor(sender_id)
+    factor = _factor_change(
+        sender_id, lambda factor: min(1.0, max(MIN_FACTOR, factor * (1 - refused) + RECOVERY_STEP)))
+    if factor < before:
+        logger.warning("sender %s: the provider refused %d of %d calls (429); pace lowered to %.0f%% of the "
+                       "configured one", sender_id, rate_limited, calls, factor * 100)
     return factor
 
 

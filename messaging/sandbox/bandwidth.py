@@ -224,9 +224,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "skipMMSCarrierValidation": False,
         }
         store[message_id] = record
-        sandbox.ledger.accept(CODE, f"{user_id}:{record['from']}", record["to"], str(record["tag"] or message_id),
-                              text)
-        outcome = sandbox.outcome(record["to"])
+        accepted = sandbox.ledger.accept(CODE, f"{user_id}:{record['from']}", record["to"],
+                                         str(record["tag"] or message_id), text, message_id)
+        outcome = sandbox.outcome(record["to"], accepted)
         receipt = record["receiptRequested"]
         if outcome == "failed":
             steps = [event_builder(record, "error")]

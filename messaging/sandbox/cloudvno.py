@@ -217,8 +217,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "date_created": _now(),
         }
         store()[record["sid"]] = record
-        sandbox.ledger.accept(CODE, f"{key}:{sender}", to, record["status_callback"] or text, text)
-        outcome = sandbox.outcome(to)
+        accepted = sandbox.ledger.accept(CODE, f"{key}:{sender}", to, record["status_callback"] or text, text,
+                                         record["sid"])
+        outcome = sandbox.outcome(to, accepted)
         if outcome == "failed":
             steps = [callback_builder(record, "failed", sandbox.rng.choice(FAILED_CODES))]
         else:

@@ -15,7 +15,8 @@ send but not read, whose credential check answers 403 ``insufficient_permissions
 Control endpoints (JSON):
   GET  /sandbox/ledger           counts: accepted, duplicates, rejected_5xx, rejected_429, ambiguous, callbacks
   GET  /sandbox/ledger?detail=1  the same plus every accepted message, in the order accepted (provider, sender,
-                                 to and text as the send gave them, reference, at): what was sent to a number
+                                 to and text as the send gave them, reference, at, the provider's message_id
+                                 and the outcome chosen for it): what was sent to a number
   GET  /sandbox/config           the options in force
   POST /sandbox/config           change options (any subset), e.g. {"error_5xx": 0.2}; the options are the
                                  fields of ``Options`` below, each described there
@@ -136,6 +137,8 @@ class Accepted:
     reference: str
     at: float
     text: str = ""
+    message_id: str = ""  # the provider's id of the message
+    outcome: str = ""  # the final outcome the emulator chose for it (``Sandbox.outcome``)
 
 
 class InboundError(ValueError):
@@ -187,14 +190,17 @@ class Ledger:
         self.seen: Counter = Counter()
         self.counts: Counter = Counter()
 
-    def accept(self, provider: str, sender: str, to: str, reference: str, text: str = "") -> None:
+    def accept(self, provider: str, sender: str, to: str, reference: str, text: str = "",
+               message_id: str = "") -> Accepted:
         key = (provider, sender, to, reference)
         self.seen[key] += 1
         if self.seen[key] > 1:
             self.counts["duplicates"] += 1
         self.counts["accepted"] += 1
         self.counts[f"accepted_{provider}"] += 1
-        self.records.append(Accepted(provider, sender, to, reference, time.time(), text))
+        record = Accepted(provider, sender, to, reference, time.time(), text, message_id)
+        self.records.append(record)
+        return record
 
     def summary(self, detail: bool = False) -> dict:
         out: dict[str, Any] = {
@@ -283,8 +289,14 @@ class Sandbox:
             return "ambiguous", 0.0
         return None, 0.0
 
-    def outcome(self, recipient: str) -> str:
-        """delivered, undelivered or failed for a new message."""
+    def outcome(self, recipient: str, accepted: Accepted | None = None) -> str:
+        """delivered, undelivered or failed for a new message (noted in its ledger record, when given)."""
+        chosen = self._outcome(recipient)
+        if accepted is not None:
+            accepted.outcome = chosen
+        return chosen
+
+    def _outcome(self, recipient: str) -> str:
         for suffix, outcome in self.options.outcomes_by_suffix.items():
             if recipient.endswith(suffix):
                 return outcome

@@ -180,8 +180,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "ErrorCode": None,
         }
         store[record["MessageSid"]] = record
-        sandbox.ledger.accept(CODE, sender_key, to, str(record["ExternalId"] or record["MessageSid"]), text)
-        outcome = sandbox.outcome(to)
+        accepted = sandbox.ledger.accept(CODE, sender_key, to, str(record["ExternalId"] or record["MessageSid"]),
+                                         text, record["MessageSid"])
+        outcome = sandbox.outcome(to, accepted)
         if outcome == "delivered":
             step = webhook_builder(record, "Delivered", submitted=True)
         elif outcome == "undelivered":

@@ -311,8 +311,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
                                for n in range(units)]
             store[record["uuid"]] = record
             uuids.append(record["uuid"])
-            sandbox.ledger.accept(CODE, sender_key, destination, record["url"] or record["text"], record["text"])
-            outcome = sandbox.outcome("+" + destination)
+            accepted = sandbox.ledger.accept(CODE, sender_key, destination, record["url"] or record["text"],
+                                             record["text"], record["uuid"])
+            outcome = sandbox.outcome("+" + destination, accepted)
             parts = range(1, units + 1)
             steps = [callback_builder(record, "queued", 1, part=n) for n in parts]
             if outcome == "failed":

@@ -241,8 +241,9 @@ def setup(app: web.Application, sandbox: Sandbox) -> None:
             "date_updated": now,
         }
         store()[record["handle"]] = record
-        sandbox.ledger.accept(CODE, sender_key, number, record["status_callback"] or content, content)
-        outcome = sandbox.outcome(number)
+        accepted = sandbox.ledger.accept(CODE, sender_key, number, record["status_callback"] or content, content,
+                                         record["handle"])
+        outcome = sandbox.outcome(number, accepted)
         steps = [callback_builder(record, "QUEUED")]
         if outcome == "failed":
             steps.append(callback_builder(record, "ERROR", 10001))

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 from django.db.models import Q
 
 from .. import pacing
@@ -245,6 +245,9 @@ def sender_messages_send(*, sender: Sender, message_ids: list[int]) -> dict[int,
 
     def call(start_chunk: tuple[int, list]) -> list:
         start, chunk = start_chunk
+        # This thread's database connection outlives tasks (one per send thread): one the database dropped
+        # (a restart, a failover) is closed here and opened again on first use, instead of failing every batch.
+        close_old_connections()
         # A bulk request waits for the slot of its last message: never faster than the sender's pace.
         delay = first_slot + (start + len(chunk) - 1) * interval - time.time()
         if delay > 0:
@@ -270,11 +273,12 @@ def sender_messages_send(*, sender: Sender, message_ids: list[int]) -> dict[int,
     provider_up = any(isinstance(r, SendResult) for r in results)
     if provider_up:
         circuit_record(sender.pk, ok=True)
-    if any(isinstance(r, TransientError) and r.rate_limited for r in results):
-        pacing.slow_down(sender.pk)  # once per batch, however many of its calls met the 429
-    elif provider_up:
-        pacing.speed_up(sender.pk)
+    calls = [rs[0] for rs in answers if not isinstance(rs[0], _NotNow)]  # one answer per call made
+    limited = sum(1 for r in calls if isinstance(r, TransientError) and r.rate_limited)
+    if limited or provider_up:
+        pacing.pace_after_batch(sender.pk, calls=len(calls), rate_limited=limited)
     sent: list[tuple[Message, SendResult]] = []
+    first_of_call = {chunk[0][0].pk for chunk in chunks}  # a failed bulk call counts once, with its first message
     for (message, _), result in zip([pair for chunk in chunks for pair in chunk], results, strict=True):
         if isinstance(result, SendResult):
             sent.append((message, result))
@@ -285,7 +289,8 @@ def sender_messages_send(*, sender: Sender, message_ids: list[int]) -> dict[int,
         elif isinstance(result, _NotNow):
             words[message.pk] = message_release(message, at=result.at)
         else:
-            words[message.pk] = send_error(message, result, provider_up=provider_up)
+            words[message.pk] = send_error(message, result, provider_up=provider_up,
+                                           counted=message.pk not in first_of_call)
     if sent:
         sent_record(sender, sent)
         words.update({message.pk: "sent" for message, _ in sent})

@@ -157,14 +157,17 @@ def message_fail_over(message: Message, backup: Sender, reason: str, *, from_sta
     return moved
 
 
-def send_error(message: Message, exc: ProviderError, *, provider_up: bool = False) -> str:
+def send_error(message: Message, exc: ProviderError, *, provider_up: bool = False, counted: bool = False) -> str:
     """Record a failed call. ``provider_up``: other calls of the same batch succeeded, so this failure is
-    sporadic and does not count towards opening the sender's circuit. A failure of the provider's side (its
-    refusal of our account or request, or retries exhausted) fails over to the backup sender when there is
-    one. Returns what happened, in one word."""
+    sporadic and does not count towards opening the sender's circuit. ``counted``: the call carried several
+    messages (a bulk request) and its failure was counted with another of them: one failed call is one failure,
+    however many messages it carried. A failure of the provider's side (its refusal of our account or request,
+    or retries exhausted) fails over to the backup sender when there is one. Returns what happened, in one
+    word."""
     if isinstance(exc, TransientError) and exc.rate_limited:
-        pacing.push_back(message.sender_id, exc.retry_after or 1.0)
-    elif isinstance(exc, (TransientError, AmbiguousError)) and not provider_up:
+        if not counted:
+            pacing.push_back(message.sender_id, exc.retry_after or 1.0)
+    elif isinstance(exc, (TransientError, AmbiguousError)) and not provider_up and not counted:
         circuit_record(message.sender_id, ok=False, reason=str(exc)[:200])
     provider_side = isinstance(exc, PermanentError) and not exc.recipient_side and exc.code != "limits"
     exhausted = (

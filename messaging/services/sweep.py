@@ -46,6 +46,9 @@ def messages_sweep() -> dict:
         .filter(Q(checked_at__isnull=True) | Q(checked_at__lt=final_before))
         .values_list("id", flat=True)[:500]
     )
+    # Each is asked about once per period: noted as checked when its lookup is enqueued, it is not enqueued again
+    # by the next sweeps while the lookup waits its turn behind other work (a backlog would feed itself).
+    Message.objects.filter(pk__in=doubtful + no_receipt).update(checked_at=now)
     for message_id in doubtful + no_receipt:
         reconcile.delay(message_id)
 

@@ -127,6 +127,35 @@ def test_a_429_halves_the_pace_in_use_and_clean_batches_give_it_back(make_sender
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_pace_follows_the_share_of_calls_the_provider_takes(make_sender, pace_store):
+    sender = make_sender("plivo", mps=100.0)
+    # A provider refusing the odd call whatever the pace: 1 in 20 refused, then the step given back.
+    assert pacing.pace_after_batch(sender.pk, calls=20, rate_limited=1) == pytest.approx(1.0)
+    assert pacing.pace_after_batch(sender.pk, calls=100, rate_limited=5) == pytest.approx(1.0)
+    # Sending well over the provider's limit: the pace drops by the share refused (at most half per batch).
+    assert pacing.pace_after_batch(sender.pk, calls=10, rate_limited=3) == pytest.approx(0.7 + pacing.RECOVERY_STEP)
+    assert pacing.pace_after_batch(sender.pk, calls=4, rate_limited=4) == pytest.approx((0.7 + pacing.RECOVERY_STEP) / 2)
+    low = pacing.rate_factor(sender.pk)
+    assert pacing.pace_after_batch(sender.pk, calls=10, rate_limited=0) == pytest.approx(low + pacing.RECOVERY_STEP)
+    assert pacing.pace_after_batch(sender.pk, calls=0, rate_limited=0) == pytest.approx(low + pacing.RECOVERY_STEP)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pace_settles_just_above_a_real_limit(make_sender, pace_store):
+    """Against a provider that takes at most 40 calls a second and refuses the rest, a sender configured at 100
+    settles where the calls refused are about the step given back, instead of halving again and again."""
+    sender = make_sender("plivo", mps=100.0)
+    limit = 40.0
+    seen = []
+    for _ in range(40):
+        rate = pacing.effective_mps(sender.pk, sender.mps)  # a batch of 100 calls at the pace in use
+        refused = round(100 * max(0.0, 1 - limit / rate))
+        pacing.pace_after_batch(sender.pk, calls=100, rate_limited=refused)
+        seen.append(pacing.effective_mps(sender.pk, sender.mps))
+    assert all(limit <= pace <= limit + 100 * pacing.RECOVERY_STEP + 1 for pace in seen[10:]), seen
+
+
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_slow_downs_all_count(make_sender, pace_store):
     sender = make_sender("plivo", mps=64.0)
 

@@ -83,6 +83,21 @@ def test_a_dead_workers_claim_is_flagged_when_the_provider_cannot_be_asked(make_
     assert sandbox.ledger()["accepted"] == 0
 
 
+def test_the_sweep_asks_about_each_doubtful_message_once_per_period(make_sender, sandbox, settings):
+    """A lookup waiting its turn behind other work is not enqueued again by the next sweeps: a backlog of
+    lookups would otherwise feed itself (one more per message at every sweep) and starve the sends."""
+    sender = make_sender("cloudvno")
+    messages = [single(sender, to=f"+1212555016{n}") for n in range(3)]
+    Message.objects.filter(pk__in=[m.pk for m in messages]).update(
+        status=S.SENDING, claimed_at=timezone.now() - timedelta(minutes=10), attempts=1)
+    assert sweep()["reconcile"] == 3
+    assert Message.objects.filter(pk__in=[m.pk for m in messages], checked_at__isnull=False).count() == 3
+    assert sweep()["reconcile"] == 0  # the three lookups are still waiting in the queue
+    later = timezone.now() - timedelta(seconds=settings.RECONCILE_AFTER_SECONDS + 1)
+    Message.objects.filter(pk=messages[0].pk).update(checked_at=later)  # one period on, never answered
+    assert sweep()["reconcile"] == 1
+
+
 def test_an_unreachable_provider_leaves_the_message_for_a_later_check(make_sender, sandbox):
     sandbox.config(ambiguous=1.0)
     sender = make_sender("plivo")

@@ -303,6 +303,25 @@ def test_sporadic_server_errors_among_successes_leave_the_circuit_closed(
     assert_counts_exact(campaign)
 
 
+def test_a_failed_bulk_call_is_one_failure_towards_the_circuit_however_many_messages_it_carried(
+    make_sender, make_audience, make_campaign, quiet_sandbox, settings
+):
+    """Bandwidth takes up to 50 messages per request: one 500 answer to one request is one failure of the
+    provider, not 50 (which would open the circuit at the first error of a healthy provider)."""
+    settings.CIRCUIT_FAILURES = 5
+    quiet_sandbox.config(error_5xx=1.0)
+    sender = make_sender("bandwidth")
+    campaign, messages = launched(make_sender, make_audience, make_campaign, n=100, sender=sender)
+    from messaging.services import messages_send
+
+    outcome = messages_send(message_ids=[m.pk for m in messages])
+    assert outcome["errored"] == 100, outcome
+    assert quiet_sandbox.ledger()["rejected_5xx"] == 2  # two requests of 50
+    pace = SenderPace.objects.get(sender=sender)
+    assert pace.consecutive_failures == 2 and pace.open_until is None
+    assert_counts_exact(campaign)
+
+
 def test_refused_credentials_fail_over_to_the_backup(make_sender, make_audience, make_campaign, sandbox):
     bad = make_sender("plivo", credentials={"auth_id": "invalid", "auth_token": "invalid"})
     backup = make_sender("plivo")
