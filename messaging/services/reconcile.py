@@ -19,6 +19,8 @@ from .status import message_move
 
 logger = logging.getLogger("messaging")
 S = Message.Status
+# How far a provider's timestamps may be from ours (both kept by NTP: well under a second in practice).
+CLOCK_MARGIN = timedelta(seconds=15)
 
 
 def message_reconcile(*, message_id: int) -> str:
@@ -62,11 +64,15 @@ def message_reconcile(*, message_id: int) -> str:
     def move(to_status: str, fields: dict) -> bool:
         return message_move(message.pk, to_status, from_statuses=(message.status,), fields=fields, where=observed)
 
-    # Every attempt of this message happened after it was created and no later than its last call could
-    # last after its last claim: the provider is asked about that window only.
-    since = message.created_at - timedelta(minutes=1)
+    # The attempt in doubt started after its claim and ended no later than its lease and its call could last;
+    # every earlier attempt was found not received before this one was allowed (a transient refusal, or a lookup
+    # that proved the provider never got it). The provider is asked about that window only, widened by
+    # CLOCK_MARGIN for the difference between its clock and ours: a narrow window is one a provider listing its
+    # messages by time (Plivo) can read to the end while a campaign is sending, so the lookup settles it.
+    claimed = max(message.created_at, message.claimed_at) if message.claimed_at else None
+    since = (claimed or message.created_at) - CLOCK_MARGIN
     call_ceiling = settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_TIMEOUT + settings.RECONCILE_AFTER_SECONDS
-    until = (message.claimed_at or timezone.now()) + timedelta(seconds=call_ceiling + 60)
+    until = (claimed or timezone.now()) + timedelta(seconds=call_ceiling) + CLOCK_MARGIN
     try:
         if message.provider_message_id and provider.supports_lookup:
             event = provider.lookup(message.provider_message_id)

@@ -83,6 +83,37 @@ def test_a_dead_workers_claim_is_flagged_when_the_provider_cannot_be_asked(make_
     assert sandbox.ledger()["accepted"] == 0
 
 
+def test_a_doubtful_message_is_looked_for_around_its_own_claim_not_since_its_campaign_began(
+    make_sender, make_audience, make_campaign, sandbox, settings
+):
+    """Plivo lists its messages by time, 20 a page, and we read at most 50 pages. A message whose worker died
+    before calling is looked for around its own claim: the thousand messages its sender sent since are outside
+    that window, so the lookup proves it was never received and it is sent again (from the campaign's start
+    on, the window held more than 50 pages: inconclusive, left for staff)."""
+    from campaigns.services import campaign_launch
+    from messaging.services import messages_send
+
+    sandbox.config(latency_ms=0, callback_retries=0, outcomes_by_suffix={"": "delivered"})
+    sender = make_sender("plivo", mps=10000)
+    campaign = make_campaign(sender, [make_audience(1031)])
+    campaign_launch(campaign=campaign)
+    ids = list(Message.objects.filter(campaign=campaign).order_by("id").values_list("id", flat=True))
+    doubtful, others = ids[0], ids[1:]
+    started = timezone.now()
+    for at in range(0, len(others), 100):
+        messages_send(message_ids=others[at:at + 100])
+    assert sandbox.ledger()["accepted"] == 1030
+    # Its claim ended (lease, call and clock margin) before any of the others was sent.
+    ceiling = settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_TIMEOUT + settings.RECONCILE_AFTER_SECONDS
+    claimed_at = started - timedelta(seconds=ceiling + 20)
+    Message.objects.filter(pk=doubtful).update(status=S.SENDING, claimed_at=claimed_at, attempts=1,
+                                               created_at=claimed_at - timedelta(seconds=1))
+    assert message_reconcile(message_id=doubtful) == "resend"
+    assert Message.objects.get(pk=doubtful).status == S.ERRORED
+    assert message_send(message_id=doubtful) == "sent"
+    assert sandbox.ledger()["accepted"] == 1031 and sandbox.ledger()["duplicates"] == 0
+
+
 def test_the_sweep_asks_about_each_doubtful_message_once_per_period(make_sender, sandbox, settings):
     """A lookup waiting its turn behind other work is not enqueued again by the next sweeps: a backlog of
     lookups would otherwise feed itself (one more per message at every sweep) and starve the sends."""
