@@ -57,7 +57,7 @@ def _apply(message_id: int, event: StatusEvent, provider: str) -> bool:
         fields["sent_at"] = event.occurred_at
     # Callbacks can move a message that is still being sent (sending, unconfirmed) forward, never one the
     # provider does not have.
-    moved = message_move(message_id, status, from_statuses=from_statuses, fields=fields)
+    moved = message_move(message_id, status, from_statuses=from_statuses, fields=fields, reported=True)
     if moved and status in (S.FAILED, S.UNDELIVERED):
         failure_act(message_id=message_id, cause=cause, provider=provider, code=event.error_code)
     return moved

@@ -61,8 +61,9 @@ def message_reconcile(*, message_id: int) -> str:
                          source=MessageEvent.Source.LOOKUP, message_hint=message.pk)
         return "checked"
 
-    def move(to_status: str, fields: dict) -> bool:
-        return message_move(message.pk, to_status, from_statuses=(message.status,), fields=fields, where=observed)
+    def move(to_status: str, fields: dict, reported: bool = False) -> bool:
+        return message_move(message.pk, to_status, from_statuses=(message.status,), fields=fields, where=observed,
+                            reported=reported)
 
     # The attempt in doubt started after its claim and ended no later than its lease and its call could last;
     # every earlier attempt was found not received before this one was allowed (a transient refusal, or a lookup
@@ -106,7 +107,7 @@ def message_reconcile(*, message_id: int) -> str:
                   "error_message": ""}
         if event.provider_message_id and not message.provider_message_id:
             fields["provider_message_id"] = event.provider_message_id
-        if not move(status, fields):
+        if not move(status, fields, reported=True):
             return "skipped"
         event_record(message, status, source=MessageEvent.Source.LOOKUP, raw=event.raw)
     return "found"

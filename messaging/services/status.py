@@ -17,10 +17,12 @@ def message_move(
     from_statuses: tuple[str, ...] | None = None,
     fields: dict | None = None,
     where: dict | None = None,
+    reported: bool = False,
 ) -> bool:
     """Move one message to ``to_status`` if it is currently in ``from_statuses`` (default: any status of a
-    lower rank) and matches ``where`` (extra field conditions, e.g. the claim a caller observed). Returns True
-    when this call made the change; the counters move in the same transaction."""
+    lower rank) and matches ``where`` (extra field conditions, e.g. the claim a caller observed). ``reported``:
+    the move is the provider's own report about the message (callback or lookup), so it holds the message.
+    Returns True when this call made the change; the counters move in the same transaction."""
     if from_statuses is None:
         rank = STATUS_RANK[to_status]
         from_statuses = tuple(s for s, r in STATUS_RANK.items() if r < rank)
@@ -41,7 +43,8 @@ def message_move(
             return False  # changed under us (SQLite has no row locks): nothing moved, nothing counted
         counters_add(campaign_id=campaign_id, deltas={old_status: -1, to_status: +1})
         outcomes_tally(campaign_id=campaign_id, sender_id=updates.get("sender_id", sender_id), old=old_status,
-                       new=to_status, cause=updates.get("error_cause", ""), code=updates.get("error_code", ""))
+                       new=to_status, cause=updates.get("error_cause", ""), code=updates.get("error_code", ""),
+                       held=reported)
     return True
 
 

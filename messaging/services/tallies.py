@@ -59,11 +59,14 @@ def _stamp(at: datetime, unit: str) -> str:
     return connection.ops.adapt_datetimefield_value(at)
 
 
-def moved_events(old: str, new: str) -> list[str]:
+def moved_events(old: str, new: str, held: bool = False) -> list[str]:
     """What a move from ``old`` to ``new`` counts: ``sent`` the first time the provider holds the message, and
-    the final outcome."""
+    the final outcome. ``held``: the move is the provider's report about the message (a callback, a lookup), so
+    the provider holds it even when the report is a failure (one that reached us before any report of its
+    acceptance, or after an ambiguous send): ``failed`` then counts ``sent`` too."""
     events = []
-    if new in ACCEPTED and STATUS_RANK[old] < STATUS_RANK[S.SENT]:
+    accepted = new in ACCEPTED or (held and new == S.FAILED)
+    if accepted and STATUS_RANK[old] < STATUS_RANK[S.SENT]:
         events.append(S.SENT)
     if new in OUTCOMES:
         events.append(new)
@@ -71,10 +74,11 @@ def moved_events(old: str, new: str) -> list[str]:
 
 
 def outcomes_tally(*, campaign_id: int | None, sender_id: int, old: str, new: str, n: int = 1, cause: str = "",
-                   code: str = "", at: datetime | None = None) -> None:
+                   code: str = "", at: datetime | None = None, held: bool = False) -> None:
     """Count ``n`` messages of one campaign (None: outside any campaign) and sender just moved from ``old`` to
-    ``new``; a failure with its cause and provider code. Must run in the transaction of the move."""
-    events = moved_events(old, new)
+    ``new``; a failure with its cause and provider code (``held``: see ``moved_events``). Must run in the
+    transaction of the move."""
+    events = moved_events(old, new, held)
     if not events or n <= 0:
         return
     at = at or timezone.now()

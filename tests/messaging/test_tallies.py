@@ -94,6 +94,27 @@ def test_a_message_reported_delivered_before_its_send_was_recorded_counts_as_sen
     assert total(CampaignTally, campaign=campaign, event="delivered") == 1
 
 
+def test_a_failure_the_provider_reports_about_a_message_it_holds_counts_it_as_sent(make_sender, make_audience,
+                                                                                   make_campaign, engine):
+    """After an ambiguous send (or with the reports out of order) the first word from the provider may be that
+    the message failed: the provider held it, so it counts as sent, once. A failure of our own call (refused
+    before the provider took it) does not."""
+    campaign, (held, refused) = launched(make_sender, make_audience, make_campaign, n=2)
+    assert message_claim(held.pk, sender_id=held.sender_id)
+    Message.objects.filter(pk=held.pk).update(status=S.UNCONFIRMED, provider_message_id="held-1")
+    report(held, "failed", "300")
+    report(held, "failed", "300")  # again: nothing more
+    assert Message.objects.get(pk=held.pk).status == S.FAILED
+    assert message_claim(refused.pk, sender_id=refused.sender_id)
+    refused.refresh_from_db()
+    send_error(refused, PermanentError("invalid destination", code="invalid_number"))
+    assert Message.objects.get(pk=refused.pk).status == S.FAILED
+    assert total(CampaignTally, campaign=campaign, event="sent") == 1
+    assert total(CampaignTally, campaign=campaign, event="failed") == 2
+    assert total(CampaignMinute, campaign=campaign, status="sent") == 1
+    assert total(SenderHour, sender=held.sender, status="sent") == 1
+
+
 def test_a_failover_is_counted_for_the_backup_sender_with_its_cause(make_sender, make_audience, make_campaign, engine):
     main, backup = make_sender("cloudvno"), make_sender("plivo")
     campaign, messages = launched(make_sender, make_audience, make_campaign, n=2, sender=main, backup_sender=backup)
