@@ -260,7 +260,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": env.float("BROKER_POLLING_INTERVAL", default=0.2),
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("BROKER_VISIBILITY_TIMEOUT", default=3600)}
+    # Redis: a task delivered to a worker that died unacknowledged is given again once it has been out this long
+    # (the dispatcher and the sweep do not wait for it: its messages are enqueued again, or reconciled, long
+    # before). Workers look for such tasks every BROKER_RESTORE_SECONDS.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("BROKER_VISIBILITY_TIMEOUT", default=3600),
+        "unacked_restore_interval": env.int("BROKER_RESTORE_SECONDS", default=60),
+        "unacked_restore_throttle": 1,
+    }
 # One queue per database (see config.celery.queue_for). A test run enqueues for its test database, the one
 # its workers are given as DATABASE_URL, so they consume what it enqueues.
 CELERY_TASK_DEFAULT_QUEUE = env.str(

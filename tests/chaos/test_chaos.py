@@ -98,7 +98,7 @@ def _check_books(stack, sandbox, report, recipients: int) -> dict:
         assert report["tallies"].get(outcome, 0) == report["exact"].get(outcome, 0), (outcome, report["tallies"])
     assert report["tallies"].get("sent", 0) == recipients, report["tallies"]
     # Nothing left in the broker, nothing unhandled in any log.
-    left = wait_until(lambda: stack.broker_empty(), timeout=60, interval=0.5, message="the broker to be empty")
+    left = wait_until(lambda: stack.broker_empty(), timeout=180, interval=0.5, message="the broker to be empty")
     unhandled = stack.unhandled()
     assert not unhandled, "\n".join(unhandled[:40])
     return {
@@ -113,6 +113,7 @@ def _check_books(stack, sandbox, report, recipients: int) -> dict:
         "attempts_over_1": sum(1 for m in messages if m["attempts"] > 1),
         "reconciled": report["reconciled"],
         "callback_events": report["callback_events"],
+        **stack.task_results(),
         "broker": left,
     }
 
