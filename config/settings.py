@@ -282,6 +282,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # their messages again to a worker, where the claims make the second run a no-op. Cancelling them instead would
 # leave their messages mid-send, for the reconciler.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# A task enqueued while the broker restarts (beat's tick, a launch's dispatch, a retry) is published again for
+# about 15 s, reconnecting, before the caller sees an error (Celery's default gives up after 0.6 s).
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 10, "interval_start": 0, "interval_step": 0.5, "interval_max": 2}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -15,11 +15,12 @@ from collections import Counter
 
 import pytest
 
+from messaging.models import FINAL_STATUSES
 from tests.support import ROOT, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.chaos, pytest.mark.timeout(900)]
 
-FINAL = {"delivered", "undelivered", "failed", "canceled", "expired"}
+FINAL = FINAL_STATUSES
 FAULTS = {"error_5xx": 0.10, "rate_429": 0.05, "ambiguous": 0.02, "duplicate_callbacks": 0.10,
           "reorder_callbacks": 0.10}
 
