@@ -63,8 +63,11 @@ class OwnPostgres:
             raise RuntimeError(f"{program} failed: {done.stdout}{done.stderr}")
 
     def start(self) -> None:
+        # Commits are durable as in production (synchronous_commit stays on: a crash loses no committed
+        # transaction). Only the flush to disk is skipped (fsync, full_page_writes), which matters when the
+        # machine fails, not when the database process does.
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=300 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=128MB")
+                   "-c fsync=off -c full_page_writes=off -c shared_buffers=128MB")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
 
     def crash(self) -> None:
