@@ -5,6 +5,7 @@ emulator's ledger: nobody got a message twice, nobody was lost."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 
@@ -193,6 +194,7 @@ def test_a_provider_stricter_than_the_configured_pace_slows_the_sender_instead_o
     ledger = _books(campaign, sandbox)
     assert ledger.get("rejected_429_rate", 0) > 0  # the provider did push back...
     logs = "".join(p.log_path.read_text(errors="replace") for p in workers.processes)
-    assert "pace lowered to 50% of the configured one" in logs  # ...and the sender's pace followed
+    lowered = [int(n) for n in re.findall(r"pace lowered to (\d+)% of the configured one", logs)]
+    assert lowered and min(lowered) < 100  # ...and the sender's pace followed
     assert ledger["accepted"] == 40  # ...and every message still went out, once
     assert Message.objects.filter(campaign=campaign, status="delivered").count() == 40
