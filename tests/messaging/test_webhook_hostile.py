@@ -297,7 +297,9 @@ def test_a_v2_callback_whose_applying_failed_is_accepted_when_retried(make_sende
     with connection.cursor() as cursor:  # the message's event table is briefly unusable: applying fails
         cursor.execute("ALTER TABLE messaging_messageevent RENAME TO messaging_messageevent_away")
     try:
-        assert client.post(path, data=fields, headers=headers).status_code == 500
+        # 500; 503 on SQLite, whose driver calls a missing table an OperationalError, as it does a locked
+        # database (an error the provider's retry may not meet): either way the provider tries again.
+        assert client.post(path, data=fields, headers=headers).status_code in (500, 503)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE messaging_messageevent_away RENAME TO messaging_messageevent")
