@@ -6,6 +6,8 @@ import re
 
 from celery import Celery
 from django.db import InterfaceError, OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -25,14 +27,15 @@ def queue_for(database_name: str) -> str:
     return f"celery.{name}"
 
 
-# What the database driver raises while the database cannot be reached (restarting, failing over, a dropped session).
-DATABASE_AWAY = (OperationalError, InterfaceError)
+# What the database driver raises while the database cannot be reached (restarting, failing over, a dropped session),
+# and what Redis raises while it restarts (the pace store lives there when Redis is the broker).
+DATABASE_AWAY = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
 logger = logging.getLogger("config.celery")
 
 
 class DatabaseRetryTask(app.Task):
-    """A task tried again, with backoff up to 30 s, while the database cannot be reached: its work is done once
-    the database is back, and the worker logs a retry, not an error. For tasks safe to run again (each of ours
+    """A task tried again, with backoff up to 30 s, while the database (or the Redis pace store) cannot be
+    reached: its work is done once it is back, and the worker logs a retry, not an error. For tasks safe to run again (each of ours
     claims or checks state before it writes)."""
 
     autoretry_for = DATABASE_AWAY

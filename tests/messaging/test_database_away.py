@@ -68,10 +68,11 @@ def test_periodic_tasks_skip_their_run_while_the_database_is_away(caplog):
 
 def test_tasks_that_carry_work_are_tried_again_while_the_database_is_away():
     from django.db import InterfaceError, OperationalError
+    from redis.exceptions import ConnectionError, TimeoutError
 
     from campaigns.tasks import dispatch, import_contacts
     from messaging.tasks import reconcile, send_batch
 
     for task in (send_batch, reconcile, dispatch, import_contacts):
-        assert set(task.autoretry_for) == {OperationalError, InterfaceError}
+        assert set(task.autoretry_for) == {OperationalError, InterfaceError, ConnectionError, TimeoutError}
         assert task.max_retries is None and task.retry_backoff_max == 30
