@@ -127,6 +127,34 @@ def _keep(name: str, figures: dict) -> None:
         out.write(json.dumps({"test": name, "at": time.strftime("%Y-%m-%d %H:%M:%S"), **figures}) + "\n")
 
 
+def _faults(stack, broker, postgres) -> tuple:
+    """The faults a test plays, each returning what it did: SIGKILL a pool process, restart the broker, SIGKILL a
+    worker's main process and start a new one (as a supervisor would), restart PostgreSQL, SIGKILL beat and start
+    a new one."""
+
+    def kill_pool_child():
+        return f"pid {stack.kill_pool_child('a')}"
+
+    def restart_broker():
+        return f"away {broker.restart():.1f} s"
+
+    def kill_main_process():
+        pid = stack.kill_main("b")
+        stack.start_worker("b")
+        return f"pid {pid}, replaced"
+
+    def restart_postgres():
+        return f"away {postgres.restart():.1f} s"
+
+    def kill_beat():
+        pid = stack.beat.pid
+        stack.beat.kill()
+        stack.start_beat()
+        return f"pid {pid}, replaced"
+
+    return kill_pool_child, restart_broker, kill_main_process, restart_postgres, kill_beat
+
+
 def test_campaign_survives_killed_workers_and_restarted_redis_and_postgres(make_stack, own_redis, own_postgres, sandbox):
     """10,000 recipients over two Bandwidth senders: its requests carry up to 50 messages each, so one ambiguous
     answer leaves fifty messages to reconcile at once. (A provider taking one message per request, refusing 5%
@@ -136,31 +164,11 @@ def test_campaign_survives_killed_workers_and_restarted_redis_and_postgres(make_
     sandbox.config(latency_ms=10, delivered=0.9, undelivered=0.05, failed=0.05, seed=14, **FAULTS)
     stack = make_stack(own_redis.url)
 
-    def kill_pool_child():
-        return f"pid {stack.kill_pool_child('a')}"
-
-    def restart_redis():
-        return f"away {own_redis.restart():.1f} s"
-
-    def kill_main_process():
-        pid = stack.kill_main("b")
-        stack.start_worker("b")  # as a supervisor would
-        return f"pid {pid}, replaced"
-
-    def restart_postgres():
-        return f"away {own_postgres.restart():.1f} s"
-
-    def kill_pool_child_again():
-        return f"pid {stack.kill_pool_child('a')}"
-
-    def kill_beat():
-        pid = stack.beat.pid
-        stack.beat.kill()
-        stack.start_beat()
-        return f"pid {pid}, replaced"
+    kill_pool_child, restart_redis, kill_main_process, restart_postgres, kill_beat = _faults(
+        stack, own_redis, own_postgres)
 
     events = [(0.10, kill_pool_child), (0.25, restart_redis), (0.40, kill_main_process),
-              (0.55, restart_postgres), (0.70, kill_pool_child_again), (0.80, kill_beat)]
+              (0.55, restart_postgres), (0.70, kill_pool_child), (0.80, kill_beat)]
     _run_chaos("redis", stack, sandbox, recipients, events, providers="bandwidth,bandwidth")
 
 
@@ -173,19 +181,8 @@ def test_campaign_on_rabbitmq_survives_killed_workers_and_restarted_broker_and_p
     sandbox.config(latency_ms=10, delivered=0.9, undelivered=0.05, failed=0.05, seed=15, **FAULTS)
     stack = make_stack(machine_rabbitmq.url)
 
-    def kill_pool_child():
-        return f"pid {stack.kill_pool_child('a')}"
-
-    def restart_rabbitmq():
-        return f"away {machine_rabbitmq.restart():.1f} s"
-
-    def kill_main_process():
-        pid = stack.kill_main("b")
-        stack.start_worker("b")
-        return f"pid {pid}, replaced"
-
-    def restart_postgres():
-        return f"away {own_postgres.restart():.1f} s"
+    kill_pool_child, restart_rabbitmq, kill_main_process, restart_postgres, _ = _faults(
+        stack, machine_rabbitmq, own_postgres)
 
     events = [(0.10, kill_pool_child), (0.25, restart_rabbitmq), (0.45, kill_main_process),
               (0.60, restart_postgres), (0.75, kill_pool_child)]
